@@ -1,0 +1,10 @@
+"""gluon_resnet: residual networks on MXNet Gluon, for teaching.
+
+Importing the package sets ``OMP_NUM_THREADS`` to the usable cores unless it
+is set already (MXNet would use only half of them): see ``_threads``.
+"""
+from ._threads import NUM_THREADS  # before mxnet is imported
+from .blocks import Residual, resnet_block, BasicBlock, Bottleneck, ZeroPadShortcut
+from .models import ResNet, get_model, list_models, resnet18
+
+__version__ = '0.1.0'

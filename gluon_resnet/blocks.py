@@ -1,0 +1,271 @@
+"""Residual blocks: the d2l teaching block and the family from He et al.
+
+Every block is a ``HybridBlock``: it runs imperatively or hybridized, with the
+legacy ``mx.nd`` API or in MXNet's numpy mode (``npx.set_np()``, as d2l 1.0).
+
+==============  ==============================================================
+block           what it computes, ``x : (N, C, H, W)``
+==============  ==============================================================
+``Residual``    d2l: conv3x3-BN-ReLU-conv3x3-BN, plus ``x`` (or a 1x1 conv of
+                ``x``), then ReLU.  Convs keep their bias, as in the book.
+``BasicBlock``  two 3x3 convs (He et al. 2015, Fig. 2), no conv bias.
+``Bottleneck``  1x1 conv to ``channels/4``, 3x3 conv, 1x1 conv back to
+                ``channels`` (He et al. 2015, Fig. 5).
+==============  ==============================================================
+
+``BasicBlock`` and ``Bottleneck`` take two variant arguments:
+
+* ``version=1``: post-activation (conv-BN-ReLU ..., ReLU after the addition),
+  https://arxiv.org/abs/1512.03385.  ``version=2``: pre-activation
+  (BN-ReLU-conv ..., nothing after the addition), https://arxiv.org/abs/1603.05027.
+* ``shortcut='B'``: identity, or a 1x1 projection when the shape changes;
+  ``'A'``: identity, or strided subsampling plus zero channels (no parameters);
+  ``None``: no shortcut at all, the "plain" nets of the degradation experiment.
+"""
+from mxnet.gluon import nn
+from mxnet.util import is_np_array
+
+__all__ = ['Residual', 'resnet_block', 'Stage', 'BasicBlock', 'Bottleneck',
+           'ZeroPadShortcut', 'SHORTCUTS', 'VERSIONS']
+
+SHORTCUTS = ('A', 'B', None)
+VERSIONS = (1, 2)
+
+
+# Helpers
+
+def _relu(F, x):
+    return F.npx.relu(x) if is_np_array() else F.relu(x)
+
+
+def _conv3x3(channels, stride=1, in_channels=0):
+    return nn.Conv2D(channels, kernel_size=3, strides=stride, padding=1,
+                     use_bias=False, in_channels=in_channels)
+
+
+def _conv1x1(channels, stride=1, in_channels=0):
+    return nn.Conv2D(channels, kernel_size=1, strides=stride,
+                     use_bias=False, in_channels=in_channels)
+
+
+def check_positive(**values):
+    """Raise ``ValueError`` unless every value is a positive integer."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f'{name} must be a positive integer, got {value!r}')
+
+
+class Stage(nn.HybridSequential):
+    """A sequence of residual blocks at one resolution (named ``stage0``, ...)."""
+
+    def _alias(self):
+        return 'stage'
+
+
+# Blocks
+
+class Residual(nn.HybridBlock):
+    """The residual block of d2l (Dive into Deep Learning, section 8.6).
+
+    ``x : (N, C, H, W) -> (N, num_channels, ceil(H/strides), ceil(W/strides))``.
+    Without ``use_1x1conv`` the input must already have ``num_channels``
+    channels and ``strides`` must be 1, or the addition fails.
+
+    Parameters
+    ----------
+    num_channels : int
+        Output channels of both 3x3 convs (and of the 1x1 conv).
+    use_1x1conv : bool, default False
+        Pass the input through a 1x1 conv (with ``strides``) before adding it.
+    strides : int, default 1
+        Stride of the first 3x3 conv and of the 1x1 conv.
+    """
+
+    def __init__(self, num_channels, use_1x1conv=False, strides=1, **kwargs):
+        super().__init__(**kwargs)
+        check_positive(num_channels=num_channels, strides=strides)
+        with self.name_scope():
+            self.conv1 = nn.Conv2D(num_channels, kernel_size=3, padding=1, strides=strides)
+            self.conv2 = nn.Conv2D(num_channels, kernel_size=3, padding=1)
+            if use_1x1conv:
+                self.conv3 = nn.Conv2D(num_channels, kernel_size=1, strides=strides)
+            else:
+                self.conv3 = None
+            self.bn1 = nn.BatchNorm()
+            self.bn2 = nn.BatchNorm()
+
+    def hybrid_forward(self, F, X):
+        Y = _relu(F, self.bn1(self.conv1(X)))
+        Y = self.bn2(self.conv2(Y))
+        if self.conv3:
+            X = self.conv3(X)
+        return _relu(F, Y + X)
+
+
+def resnet_block(num_channels, num_residuals, first_block=False):
+    """A d2l stage: ``num_residuals`` ``Residual`` blocks.
+
+    The first block halves height and width and projects with a 1x1 conv,
+    unless ``first_block`` (the stage right after the stem's max pool).
+    ``(N, C, H, W) -> (N, num_channels, H/2, W/2)``, or ``(..., H, W)`` if first.
+    """
+    check_positive(num_channels=num_channels, num_residuals=num_residuals)
+    blk = Stage()
+    with blk.name_scope():
+        for i in range(num_residuals):
+            if i == 0 and not first_block:
+                blk.add(Residual(num_channels, use_1x1conv=True, strides=2))
+            else:
+                blk.add(Residual(num_channels))
+    return blk
+
+
+class ZeroPadShortcut(nn.HybridBlock):
+    """Option A shortcut: subsample by ``stride``, append zero channels.
+
+    ``(N, in_channels, H, W) -> (N, channels, ceil(H/stride), ceil(W/stride))``,
+    with no parameters (He et al. 2015, section 3.3 and the CIFAR nets).
+    """
+
+    def __init__(self, channels, stride, in_channels, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 < in_channels <= channels <= 2 * in_channels:
+            raise ValueError('option A pads at most as many channels as it has: '
+                             f'need in_channels <= channels <= 2 * in_channels, '
+                             f'got in_channels={in_channels}, channels={channels}')
+        self.extra = channels - in_channels
+        with self.name_scope():
+            # A 1x1 pooling window with a stride keeps every stride-th pixel.
+            self.subsample = nn.AvgPool2D(pool_size=1, strides=stride)
+
+    def hybrid_forward(self, F, x):
+        x = self.subsample(x)
+        if not self.extra:
+            return x
+        if is_np_array():
+            zeros = F.np.zeros_like(F.npx.slice(x, begin=(None, 0), end=(None, self.extra)))
+            return F.np.concatenate([x, zeros], axis=1)
+        zeros = F.zeros_like(F.slice_axis(x, axis=1, begin=0, end=self.extra))
+        return F.concat(x, zeros, dim=1)
+
+
+class _ResidualUnit(nn.HybridBlock):
+    """Wires convs into a v1 or v2 residual block; subclasses choose the convs.
+
+    v1: ``relu(body(x) + shortcut(x))``, body = conv, BN, ReLU, ..., conv, BN.
+    v2: ``body(p) + shortcut(p or x)`` with ``p = relu(BN(x))``,
+    body = conv, BN, ReLU, ..., conv.  The shortcut sees ``p`` when it changes
+    the shape and ``x`` itself when it is the identity, as in MXNet's model zoo.
+    """
+
+    expansion = 1
+
+    def __init__(self, channels, stride, downsample, in_channels, version, shortcut,
+                 **kwargs):
+        super().__init__(**kwargs)
+        check_positive(channels=channels, stride=stride)
+        if channels % self.expansion:
+            raise ValueError(f'{type(self).__name__} needs channels divisible by '
+                             f'{self.expansion}, got {channels}')
+        if version not in VERSIONS:
+            raise ValueError(f'version must be one of {VERSIONS}, got {version!r}')
+        if shortcut not in SHORTCUTS:
+            raise ValueError(f'shortcut must be one of {SHORTCUTS}, got {shortcut!r}')
+        self.version = version
+        self.has_shortcut = shortcut is not None
+        with self.name_scope():
+            if version == 2:
+                self.preact = nn.HybridSequential(prefix='')
+                self.preact.add(nn.BatchNorm(), nn.Activation('relu'))
+            self.body = nn.HybridSequential(prefix='')
+            for i, conv in enumerate(self._convs(channels, stride, in_channels, version)):
+                if i and version == 1:
+                    self.body.add(nn.Activation('relu'))
+                if i and version == 2:
+                    self.body.add(nn.BatchNorm(), nn.Activation('relu'))
+                self.body.add(conv)
+                if version == 1:
+                    self.body.add(nn.BatchNorm())
+            self.downsample = None
+            if downsample and shortcut == 'B':
+                self.downsample = nn.HybridSequential(prefix='')
+                self.downsample.add(_conv1x1(channels, stride, in_channels))
+                if version == 1:
+                    self.downsample.add(nn.BatchNorm())
+            elif downsample and shortcut == 'A':
+                self.downsample = ZeroPadShortcut(channels, stride, in_channels)
+
+    def _convs(self, channels, stride, in_channels, version):
+        raise NotImplementedError
+
+    def hybrid_forward(self, F, x):
+        if self.version == 1:
+            out = self.body(x)
+            if self.has_shortcut:
+                out = out + (self.downsample(x) if self.downsample else x)
+            return _relu(F, out)
+        preact = self.preact(x)
+        out = self.body(preact)
+        if self.has_shortcut:
+            out = out + (self.downsample(preact) if self.downsample else x)
+        return out
+
+
+class BasicBlock(_ResidualUnit):
+    """Two 3x3 convs with ``channels`` outputs; the first has the stride.
+
+    ``x : (N, in_channels, H, W) -> (N, channels, H/stride, W/stride)``.
+
+    Parameters
+    ----------
+    channels : int
+        Output channels.
+    stride : int, default 1
+        Stride of the first conv (and of the shortcut).
+    downsample : bool, default False
+        Whether the shortcut must change the shape (stride or channels).
+    in_channels : int, default 0
+        Input channels; 0 infers them at the first call (option A needs them).
+    version : {1, 2}, default 1
+        Post- (1) or pre-activation (2) order.
+    shortcut : {'B', 'A', None}, default 'B'
+        Projection, zero padding, or no shortcut (a plain block).
+    """
+
+    expansion = 1
+
+    def __init__(self, channels, stride=1, downsample=False, in_channels=0, version=1,
+                 shortcut='B', **kwargs):
+        super().__init__(channels, stride, downsample, in_channels, version, shortcut,
+                         **kwargs)
+
+    def _convs(self, channels, stride, in_channels, version):
+        return [_conv3x3(channels, stride, in_channels), _conv3x3(channels, 1, channels)]
+
+
+class Bottleneck(_ResidualUnit):
+    """1x1 conv to ``channels // 4``, 3x3 conv, 1x1 conv back to ``channels``.
+
+    ``x : (N, in_channels, H, W) -> (N, channels, H/stride, W/stride)``.
+    The stride sits on the first 1x1 conv in v1 (as in the 2015 paper and
+    MXNet's ``BottleneckV1``) and on the 3x3 conv in v2 (as in MXNet's
+    ``BottleneckV2`` and the 2016 paper's code).  torchvision's ResNet-50 is
+    "v1.5": v1 with the stride on the 3x3 conv, which costs 4.1 instead of
+    3.8 GMACs at 224x224 and is slightly more accurate.  Unlike MXNet's
+    ``BottleneckV1`` the 1x1 convs have no bias (a BatchNorm follows each).
+    Parameters as ``BasicBlock``.
+    """
+
+    expansion = 4
+
+    def __init__(self, channels, stride=1, downsample=False, in_channels=0, version=1,
+                 shortcut='B', **kwargs):
+        super().__init__(channels, stride, downsample, in_channels, version, shortcut,
+                         **kwargs)
+
+    def _convs(self, channels, stride, in_channels, version):
+        width = channels // self.expansion
+        stride_1x1, stride_3x3 = (stride, 1) if version == 1 else (1, stride)
+        return [_conv1x1(width, stride_1x1, in_channels),
+                _conv3x3(width, stride_3x3, width),
+                _conv1x1(channels, 1, width)]
