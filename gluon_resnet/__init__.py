@@ -6,5 +6,7 @@ is set already (MXNet would use only half of them): see ``_threads``.
 from ._threads import NUM_THREADS  # before mxnet is imported
 from .blocks import Residual, resnet_block, BasicBlock, Bottleneck, ZeroPadShortcut
 from .models import ResNet, get_model, list_models, resnet18
+from .report import count_parameters, layer_report
+from .data import DATASETS, load_data, load_dataset
 
 __version__ = '0.1.0'

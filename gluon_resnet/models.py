@@ -38,6 +38,17 @@ def _min_size(num_halvings):
     return 2 ** (num_halvings - 1) + 1
 
 
+def _first_conv(block):
+    """The conv that sees the input (depth first; cheaper than ``collect_params``)."""
+    for child in block._children.values():
+        if isinstance(child, nn.Conv2D):
+            return child
+        conv = _first_conv(child)
+        if conv is not None:
+            return conv
+    return None
+
+
 def check_input(net, shape):
     """Raise ``ValueError`` unless ``shape`` is a batch ``(N, C, H, W)`` ``net`` can take."""
     name = type(net).__name__
@@ -47,9 +58,9 @@ def check_input(net, shape):
     if min(shape) < 1:
         raise ValueError(f'{name} expects a non-empty batch, got shape {tuple(shape)}')
     _, channels, height, width = shape
-    stem = next(p for p in net.collect_params().values() if len(p.shape) == 4)
-    if stem.shape[1] > 0 and channels != stem.shape[1]:  # unknown: 0, or -1 in numpy mode
-        raise ValueError(f'{name} was initialized for {stem.shape[1]} input channels, '
+    expected = _first_conv(net).weight.shape[1]
+    if expected > 0 and channels != expected:  # unknown: 0, or -1 in numpy mode
+        raise ValueError(f'{name} was initialized for {expected} input channels, '
                          f'got {channels} (input shape {tuple(shape)})')
     if min(height, width) < net.min_size:
         raise ValueError(f'{name} needs images of at least {net.min_size}x{net.min_size} '
