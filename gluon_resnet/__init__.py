@@ -8,5 +8,7 @@ from .blocks import Residual, resnet_block, BasicBlock, Bottleneck, ZeroPadShort
 from .models import ResNet, get_model, list_models, resnet18
 from .report import count_parameters, layer_report
 from .data import DATASETS, load_data, load_dataset
+from .devices import get_ctx
+from .training import evaluate_accuracy, fit, load_checkpoint
 
 __version__ = '0.1.0'

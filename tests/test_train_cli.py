@@ -1,0 +1,205 @@
+"""Tests of ``python -m gluon_resnet.train``: outputs, bad input, signals, NaN, resume.
+
+Runs use CIFAR ResNet-20 on the digits at 8x8 or 16x16 pixels: a second an epoch.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gluon_resnet import train
+from gluon_resnet._cli import run
+from gluon_resnet.training import load_checkpoint
+
+SMALL = ['--model', 'cifar_resnet20_v1', '--image-size', '8', '--batch-size', '64']
+EPOCH_LINE = re.compile(r'^epoch (\d+)/(\d+)  loss \d+\.\d{3}  train acc [01]\.\d{3}  '
+                        r'test acc [01]\.\d{3}  \d+ img/s$')
+
+
+def cli(*args, **kwargs):
+    """Run the CLI in a subprocess (one CPU thread, as the other tests share the machine)."""
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    return subprocess.run([sys.executable, '-m', 'gluon_resnet.train', *args], env=env,
+                          capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def metrics(run_dir, *keys):
+    lines = (run_dir / 'metrics.jsonl').read_text().splitlines()
+    return [tuple(json.loads(line)[key] for key in keys) for line in lines]
+
+
+@pytest.fixture(scope='module')
+def finished_run(tmp_path_factory):
+    """A finished 2-epoch run: its directory and the completed process."""
+    out = tmp_path_factory.mktemp('runs') / 'small'
+    return out, cli(*SMALL, '--epochs', '2', '--out', str(out))
+
+
+def test_run_writes_the_run_directory(finished_run):
+    out, result = finished_run
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == (f'training cifar_resnet20_v1 on digits (1, 8, 8), 1437 training and 360 '
+                        f'test images, on [cpu(0)]; run directory {out}')
+    assert [EPOCH_LINE.match(line).groups() for line in lines[1:3]] == [('1', '2'), ('2', '2')]
+    assert lines[3] == f'wrote {out}: config.json, metrics.jsonl, curves.png, last.ckpt, best.ckpt'
+    assert result.stderr == 'using 1 CPU thread (from OMP_NUM_THREADS)\n'
+    assert sorted(p.name for p in out.iterdir()) == [
+        'best.ckpt', 'config.json', 'curves.png', 'last.ckpt', 'metrics.jsonl']
+    config = json.loads((out / 'config.json').read_text())
+    assert config['args'] == {
+        'model': 'cifar_resnet20_v1', 'data': 'digits', 'data_dir': None, 'image_size': 8,
+        'epochs': 2, 'batch_size': 64, 'lr': 0.02, 'schedule': 'cosine', 'warmup_epochs': 0,
+        'wd': 5e-4, 'momentum': 0.9, 'label_smoothing': 0.0, 'ctx': None, 'hybridize': True,
+        'seed': 0, 'amp': False, 'out': str(out), 'resume': None}
+    assert set(config['versions']) == {'python', 'mxnet', 'numpy'}
+    assert config['omp_num_threads'] == 1
+    assert [epoch for epoch, in metrics(out, 'epoch')] == [1, 2]
+    assert (out / 'curves.png').read_bytes().startswith(b'\x89PNG\r\n\x1a\n')
+    state = load_checkpoint(str(out / 'last.ckpt'), train.get_model('cifar_resnet20_v1'))
+    assert (state['epoch'], state['batch'], state['num_batches']) == (2, 0, 1437 // 64)
+
+
+def test_default_out_is_under_runs(tmp_path):
+    result = cli(*SMALL, '--epochs', '1', cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (tmp_path / 'runs').iterdir()
+    assert re.fullmatch(r'cifar_resnet20_v1-digits-\d{8}-\d{6}', run_dir.name)
+    assert f'wrote runs/{run_dir.name}: ' in result.stdout
+
+
+def check_error(argv, message, capsys):
+    """``argv`` fails with exit code 2 and one line on stderr matching ``message``."""
+    with pytest.raises(SystemExit) as exit_info:
+        run(lambda: train.main(argv), train.PROG)
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    notice, error, *more = stderr.splitlines()
+    assert notice.startswith('using ') and not more and 'Traceback' not in stderr
+    assert error.startswith(f'{train.PROG}: error: ')
+    assert re.search(message, error), error
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--model', 'resnet19'], r"--model: unknown model 'resnet19'; did you mean resnet18"),
+    (['--data', 'mnist'], r"argument --data: invalid choice: 'mnist'"),
+    (['--epochs', '0'], r"argument --epochs: expected a positive integer, got '0'"),
+    (['--epochs', 'two'], r"argument --epochs: expected a positive integer, got 'two'"),
+    (['--batch-size', '-8'], r"argument --batch-size: expected a positive integer"),
+    (['--batch-size', '5000'], r'batch_size=5000 is larger than the 1437 training images'),
+    (['--lr', '0'], r"argument --lr: expected a positive number, got '0'"),
+    (['--lr', 'nan'], r"argument --lr: expected a positive number, got 'nan'"),
+    (['--wd=-1e-4'], r"argument --wd: expected a number >= 0, got '-1e-4'"),
+    (['--momentum', '1'], r"argument --momentum: expected a number in \[0, 1\), got '1'"),
+    (['--label-smoothing', '2'], r"argument --label-smoothing: expected a number in \[0, 1\)"),
+    (['--warmup-epochs', '8'], r'--warmup-epochs 8 must be less than --epochs 8'),
+    (['--schedule', 'linear'], r"argument --schedule: invalid choice: 'linear'"),
+    (['--image-size', '8'], r'needs images of at least 17x17 pixels .*got 8x8'),
+    (['--ctx', 'tpu:0'], r"bad device list 'tpu:0'"),
+    (['--ctx', 'gpu'], r'cannot use gpu\(0\): this MXNet is the CPU build; install mxnet-cu112'),
+    (['--amp'], r'--amp needs a GPU'),
+    (['--resume', 'no/such/run'], r'no run directory no/such/run'),
+    (['--no-such-flag'], r'unrecognized arguments: --no-such-flag'),
+])
+def test_bad_input(argv, message, capsys):
+    check_error(argv, message, capsys)
+
+
+def test_bad_resume(finished_run, tmp_path, capsys):
+    out = str(finished_run[0])
+    check_error(['--resume', out, '--model', 'resnet18'],
+                f'{out} is a run of --model cifar_resnet20_v1, not resnet18: drop --model', capsys)
+    check_error(['--resume', out, '--epochs', '5'], f'{out} is a run of --epochs 2, not 5', capsys)
+    check_error(['--resume', out, '--out', 'elsewhere'], 'not in --out elsewhere', capsys)
+    check_error([*SMALL, '--out', out], f'{out} already holds a run', capsys)
+    check_error(['--resume', str(tmp_path)], 'is not a run directory: it has no config.json',
+                capsys)
+
+
+def test_resume_takes_the_run_settings_but_devices_and_data_dir(finished_run):
+    out = str(finished_run[0])
+    argv = ['--resume', out, '--ctx', 'cpu:0,1', '--data-dir', 'elsewhere', '--epochs', '2']
+    parser = train.make_parser()
+    args = train.resumed_args(parser.parse_args(argv), train.given_flags(parser, argv))
+    assert train.given_flags(parser, argv) == {'resume': out, 'ctx': 'cpu:0,1',
+                                               'data_dir': 'elsewhere', 'epochs': 2}
+    config = json.loads((finished_run[0] / 'config.json').read_text())['args']
+    assert vars(args) == {**config, 'ctx': 'cpu:0,1', 'data_dir': 'elsewhere', 'resume': out}
+
+
+def test_corrupted_checkpoint_is_named_and_kept(finished_run, tmp_path, capsys):
+    copy = tmp_path / 'copy'
+    shutil.copytree(finished_run[0], copy)
+    checkpoint = copy / 'last.ckpt'
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])  # truncated
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    check_error(['--resume', str(copy)], f'checkpoint {checkpoint} is truncated or corrupted',
+                capsys)
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+
+
+def test_gpu_refusal_in_a_real_process():
+    result = cli('--ctx', 'gpu')
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[1:] == [
+        f'{train.PROG}: error: cannot use gpu(0): this MXNet is the CPU build; install '
+        'mxnet-cu112 (CUDA 11.2) or mxnet-cu117 (CUDA 11.7), version 1.9.1, with the CUDA 11 '
+        'and cuDNN 8 libraries, or train on the CPU (--ctx cpu)']
+
+
+def test_diverging_run_exits_3(tmp_path):
+    result = cli(*SMALL, '--lr', '1e10', '--schedule', 'constant', '--out', str(tmp_path / 'r'))
+    assert result.returncode == 3
+    error = result.stderr.splitlines()[-1]
+    assert re.fullmatch(rf'{re.escape(train.PROG)}: error: the loss became (nan|inf) at epoch 1, '
+                        r'batch \d+ of 22, learning rate 1e\+10: training diverged \(try a '
+                        r'smaller learning rate\); no checkpoint was written', error), error
+
+
+SIGNAL_RUN = ['--model', 'cifar_resnet20_v1', '--image-size', '16', '--batch-size', '32',
+              '--epochs', '3']
+
+
+@pytest.fixture(scope='module')
+def unbroken_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp('runs') / 'unbroken'
+    result = cli(*SIGNAL_RUN, '--out', str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_signal_saves_and_resume_equals_an_unbroken_run(tmp_path, signum, unbroken_run):
+    out = tmp_path / 'broken'
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'gluon_resnet.train', *SIGNAL_RUN, '--out', str(out)],
+        env={**os.environ, 'OMP_NUM_THREADS': '1'}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if line.startswith('epoch 1/3'):
+            break
+    process.send_signal(signum)
+    sent = time.monotonic()
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert time.monotonic() - sent < 10
+    name = signal.Signals(signum).name
+    prog, run_dir = re.escape(train.PROG), re.escape(str(out))
+    # the signal lands while epoch 1 is saved, or in epoch 2
+    assert re.search(rf'{prog}: {name} after (epoch 1|batch \d+ of 44 of epoch 2|epoch 2); saved '
+                     rf'{run_dir}/last.ckpt\nresume with: {prog} --resume {run_dir}\n$',
+                     stderr), stderr
+    assert 'Traceback' not in stderr and 'epoch 3/3' not in stdout
+
+    resumed = cli('--resume', str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert 'epoch 3/3' in resumed.stdout and f'wrote {out}' in resumed.stdout
+    keys = ('epoch', 'loss', 'train_acc', 'test_acc', 'lr')
+    assert metrics(out, *keys) == metrics(unbroken_run, *keys)
+    assert [epoch for epoch, in metrics(out, 'epoch')] == [1, 2, 3]

@@ -1,0 +1,481 @@
+"""Tests of gluon_resnet.training: schedules, the fit loop, checkpoints, resumption.
+
+Small on purpose: CIFAR ResNet-20 on 8x8 images, a few batches per epoch.
+"""
+import json
+import math
+import re
+import signal
+import zipfile
+
+import IPython.display
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, gluon
+
+from gluon_resnet import get_model, plotting, training
+from gluon_resnet.data import load_data
+from gluon_resnet.training import (HISTORY_KEYS, INIT, Interrupted, NonFiniteLoss, check_settings,
+                                   evaluate_accuracy, fit, learning_rate, load_checkpoint,
+                                   read_checkpoint, read_config)
+
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+
+
+# Helpers
+
+def tiny_data(batch_size=16, num_train=128, seed=0):
+    """Synthetic 1x8x8 images with random labels: loaders of ``gluon_resnet.data``."""
+    return load_data('synthetic', batch_size, seed=seed, num_train=num_train, num_test=32,
+                     image_shape=(1, 8, 8))
+
+
+def tiny_net():
+    return get_model('cifar_resnet20_v1', num_classes=10)
+
+
+def quiet_fit(net, train_iter, test_iter, num_epochs, lr=0.1, **kwargs):
+    return fit(net, train_iter, test_iter, num_epochs, lr, 'cpu', **kwargs)
+
+
+def trained_params(net, trainable_only=False):
+    """``{name: numpy array}`` of the parameters (all, or those SGD updates),
+    named without the net's prefix, so nets built alike have the same names."""
+    return {name[len(net.prefix):]: p.data().asnumpy()
+            for name, p in net.collect_params().items()
+            if not trainable_only or p.grad_req != 'null'}
+
+
+def max_difference(first, second):
+    assert first.keys() == second.keys()
+    return max(np.abs(first[name] - second[name]).max() for name in first)
+
+
+class SignalAt:
+    """A training loader that sends ``signum`` to this process just before
+    it yields batch ``batch`` of epoch ``epoch`` (both from 0)."""
+
+    def __init__(self, loader, epoch, batch, signum=signal.SIGINT):
+        self.loader, self.at, self.signum = loader, (epoch, batch), signum
+
+    def __len__(self):
+        return len(self.loader)
+
+    def epoch(self, epoch, start_batch=0):
+        for batch, (X, y) in enumerate(self.loader.epoch(epoch, start_batch), start_batch):
+            if (epoch, batch) == self.at:
+                signal.raise_signal(self.signum)
+            yield X, y
+
+
+class PoisonAt(SignalAt):
+    """A training loader that sets the bias of ``net``'s output layer to NaN
+    just before it yields batch ``batch`` of epoch ``epoch``.  (NaN images
+    would not do: ReLU turns NaN into 0.)"""
+
+    def __init__(self, loader, epoch, batch, net):
+        super().__init__(loader, epoch, batch)
+        self.net = net
+
+    def epoch(self, epoch, start_batch=0):
+        for batch, (X, y) in enumerate(self.loader.epoch(epoch, start_batch), start_batch):
+            if (epoch, batch) == self.at:
+                bias = self.net.output.bias
+                bias.set_data(bias.data() * np.nan)
+            yield X, y
+
+
+# Schedules and settings
+
+@pytest.mark.parametrize('schedule, warmup, step, expected', [
+    ('constant', 0, 0, 0.1), ('constant', 0, 99, 0.1),
+    # step: /10 at 50% and 75% of the 100 steps
+    ('step', 0, 0, 0.1), ('step', 0, 49, 0.1), ('step', 0, 50, 0.01), ('step', 0, 74, 0.01),
+    ('step', 0, 75, 0.001), ('step', 0, 99, 0.001),
+    # cosine: 0.1 * (1 + cos(pi * step / 100)) / 2
+    ('cosine', 0, 0, 0.1), ('cosine', 0, 25, 0.05 * (1 + math.sqrt(0.5))), ('cosine', 0, 50, 0.05),
+    ('cosine', 0, 99, 0.05 * (1 + math.cos(math.pi * 0.99))),
+    # warmup over 10 steps: (step + 1) / 10 of the rate, then the schedule
+    ('constant', 10, 0, 0.01), ('constant', 10, 4, 0.05), ('constant', 10, 9, 0.1),
+    ('cosine', 10, 9, 0.1), ('cosine', 10, 10, 0.1), ('cosine', 10, 55, 0.05),
+    ('step', 10, 4, 0.05), ('step', 10, 50, 0.01),
+])
+def test_learning_rate(schedule, warmup, step, expected):
+    assert learning_rate(step, 100, 0.1, schedule, warmup) == pytest.approx(expected, rel=1e-12)
+
+
+def test_unknown_schedule():
+    with pytest.raises(ValueError, match="schedule must be one of .*'linear'"):
+        learning_rate(0, 100, 0.1, 'linear')
+
+
+@pytest.mark.parametrize('setting, value, message', [
+    ('num_epochs', 0, 'num_epochs must be a positive integer, got 0'),
+    ('num_epochs', 1.5, 'num_epochs must be a positive integer'),
+    ('num_epochs', True, 'num_epochs must be a positive integer'),
+    ('lr', 0, 'lr must be a positive number, got 0'),
+    ('lr', -0.1, 'lr must be a positive number'),
+    ('lr', float('nan'), 'lr must be a positive number, got nan'),
+    ('lr', float('inf'), 'lr must be a positive number, got inf'),
+    ('schedule', 'linear', "schedule must be one of"),
+    ('warmup_epochs', 3, 'warmup_epochs must be an integer from 0 to num_epochs - 1, got 3'),
+    ('warmup_epochs', -1, 'warmup_epochs must be an integer'),
+    ('wd', -1e-4, 'wd must be a number >= 0'),
+    ('momentum', 1.0, r'momentum must be in \[0, 1\), got 1.0'),
+    ('label_smoothing', 1, r'label_smoothing must be in \[0, 1\)'),
+    ('seed', -1, 'seed must be a non-negative integer, got -1'),
+])
+def test_bad_settings(setting, value, message):
+    settings = dict(num_epochs=3, lr=0.1)
+    settings[setting] = value
+    with pytest.raises(ValueError, match=message):
+        check_settings(**settings)
+    with pytest.raises(ValueError, match=message):  # fit checks before any work
+        fit(None, None, None, **{**dict(ctx='cpu'), **settings})
+
+
+def test_amp_refused_on_cpu():
+    train_iter, test_iter, _ = tiny_data()
+    with pytest.raises(ValueError, match=r'amp \(float16 mixed precision\) needs GPUs'):
+        quiet_fit(tiny_net(), train_iter, test_iter, 1, amp=True)
+
+
+# The loop
+
+def test_fit_learns_digits_hybridized_or_not():
+    """The history has one entry per epoch; hybridizing changes nothing."""
+    train_iter, test_iter, _ = load_data('digits', 64, image_size=16, train_subset=768)
+    histories = []
+    for hybridize in (True, False):
+        net = tiny_net()
+        histories.append(quiet_fit(net, train_iter, test_iter, 3, hybridize=hybridize))
+    hybrid, imperative = histories
+    assert list(hybrid) == list(HISTORY_KEYS)
+    assert hybrid['epoch'] == [1, 2, 3]
+    assert all(len(values) == 3 for values in hybrid.values())
+    assert hybrid['lr'] == pytest.approx([learning_rate(12 * e - 1, 36, 0.1) for e in (1, 2, 3)])
+    assert min(hybrid['img_per_s']) > 0
+    assert hybrid['loss'][2] < hybrid['loss'][0] < 3
+    assert hybrid['test_acc'][2] > 0.5  # chance: 0.1
+    for key in ('loss', 'train_acc', 'test_acc'):
+        np.testing.assert_allclose(imperative[key], hybrid[key], rtol=1e-4)
+
+
+def test_fit_initializes_only_an_uninitialized_net():
+    train_iter, test_iter, _ = tiny_data()
+    net = tiny_net()
+    net.initialize(mx.init.Constant(0.01))
+    quiet_fit(net, train_iter, test_iter, 1, lr=1e-12)  # too small to move the weights
+    weight = net.features[0].weight.data().asnumpy()
+    np.testing.assert_allclose(weight, 0.01, rtol=1e-6)
+    # an uninitialized one is drawn from the seed: same seed, same net
+    nets = [tiny_net(), tiny_net()]
+    for net in nets:
+        quiet_fit(net, train_iter, test_iter, 1, seed=7)
+    assert max_difference(*map(trained_params, nets)) == 0
+
+
+@pytest.fixture
+def numpy_mode():
+    mx.npx.set_np()
+    yield
+    mx.npx.reset_np()
+
+
+def test_fit_takes_d2l_fashion_mnist_loader_in_numpy_mode(numpy_mode, monkeypatch):
+    """d2l 1.0's own loader (a gluon DataLoader of mx.np arrays, labels int32)
+    on the first 512 and 256 images of the real Fashion-MNIST files; gluon's
+    ``FashionMNIST`` would download them, so it reads ours instead."""
+    from d2l import mxnet as d2l
+    train_images, train_labels, test_images, test_labels, _ = load_fashion_subset(1024, 256)
+
+    def fashion_mnist(train=True):  # what gluon's dataset holds: (H, W, 1) uint8, int32
+        images, labels = (train_images, train_labels) if train else (test_images, test_labels)
+        return gluon.data.ArrayDataset(mx.np.array(images.transpose(0, 2, 3, 1), dtype='uint8'),
+                                       labels)
+
+    monkeypatch.setattr(gluon.data.vision, 'FashionMNIST', fashion_mnist)
+    monkeypatch.setattr(d2l, 'get_dataloader_workers', lambda: 0)
+    train_iter, test_iter = d2l.load_data_fashion_mnist(32)
+    X, y = next(iter(train_iter))
+    assert isinstance(X, mx.np.ndarray) and X.shape == (32, 1, 28, 28) and y.dtype == np.int32
+    net = tiny_net()
+    history = quiet_fit(net, train_iter, test_iter, 2, lr=0.05)
+    assert history['epoch'] == [1, 2]
+    assert history['loss'][1] < history['loss'][0]
+    assert history['test_acc'][1] > 0.4  # chance: 0.1
+    assert history['test_acc'][1] == evaluate_accuracy(net, test_iter)
+
+
+def load_fashion_subset(num_train, num_test):
+    from gluon_resnet.data import load_dataset
+    data = load_dataset('fashion-mnist')
+    return (data.train_images[:num_train], data.train_labels[:num_train],
+            data.test_images[:num_test], data.test_labels[:num_test], data.info)
+
+
+def test_fashion_mnist_subset_accuracy():
+    """Real data, 2000 training images at 28x28: well above chance (0.1) in 2
+    epochs.  Measured: test accuracy 0.716, then 0.768 (without augmentation,
+    which slows learning this short)."""
+    train_iter, test_iter, info = load_data('fashion-mnist', 32, train_subset=2000,
+                                            test_subset=500, augment=False)
+    assert info.image_shape == (1, 28, 28)
+    history = quiet_fit(tiny_net(), train_iter, test_iter, 2, lr=0.05)
+    assert history['test_acc'][-1] > 0.7
+
+
+def test_two_contexts_equal_one_context_on_the_same_slices(tmp_path):
+    """Data parallel over cpu(0) and cpu(1) == one device that runs the two
+    halves of every batch separately and sums their gradients.
+
+    BatchNorm normalises each device's slice with that slice's statistics, so
+    one device on the whole batch is *not* comparable; a net whose BN sees
+    the same slices is, and does exactly the same arithmetic except the order
+    of a few float sums (the kvstore's sum of the two gradients, the loss
+    sums on the host).  Measured difference: 0; tolerance: 1e-6 absolute on
+    the weights (values of order 1: a few float32 ulps) and 1e-6 relative on
+    the loss.  The BatchNorm running statistics are left out: each device
+    updates its own copy from its slice, the reference updates one copy twice.
+    """
+    train_iter, test_iter, _ = tiny_data(batch_size=16, num_train=64)
+    parallel, reference = tiny_net(), tiny_net()
+    mx.random.seed(0)
+    parallel.initialize(INIT)
+    parallel(mx.nd.zeros((1, 1, 8, 8)))  # finish the deferred initialization
+    parallel.save_parameters(str(tmp_path / 'init.params'))
+    reference.load_parameters(str(tmp_path / 'init.params'))
+    history = fit(parallel, train_iter, test_iter, 1, 0.1, [mx.cpu(0), mx.cpu(1)],
+                  schedule='constant')
+
+    trainer = gluon.Trainer(reference.collect_params(), 'sgd',
+                            {'learning_rate': 0.1, 'momentum': 0.9, 'wd': 5e-4})
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    loss_sum = correct = 0
+    for X, y in train_iter.epoch(0):
+        halves = [(X[:8], y[:8]), (X[8:], y[8:])]
+        with autograd.record():
+            outputs = [reference(X_) for X_, _ in halves]
+            losses = [loss_fn(y_hat, y_) for y_hat, (_, y_) in zip(outputs, halves)]
+        autograd.backward(losses)
+        trainer.step(16)
+        loss_sum += sum(l.sum().asscalar() for l in losses)
+        correct += sum((y_hat.argmax(axis=1) == y_.astype('float32')).sum().asscalar()
+                       for y_hat, (_, y_) in zip(outputs, halves))
+    assert history['loss'][0] == pytest.approx(loss_sum / 64, rel=1e-6)
+    assert history['train_acc'][0] == correct / 64
+    expected = trained_params(reference, trainable_only=True)
+    for name, param in parallel.collect_params().items():
+        if param.grad_req != 'null':
+            copies = param.list_data()
+            assert [c.ctx for c in copies] == [mx.cpu(0), mx.cpu(1)]
+            for copy in copies:
+                difference = np.abs(copy.asnumpy() - expected[name[len(parallel.prefix):]]).max()
+                assert difference < 1e-6, name
+
+
+def test_live_plot_in_a_notebook(monkeypatch):
+    """In Jupyter, fit redraws one image in place: after every batch here (8
+    per epoch, at most ``PLOTS_PER_EPOCH`` apart) and after every test."""
+    shown = []
+
+    class Handle:
+        def update(self, image):
+            shown.append(image)
+
+    def display(image, display_id):
+        assert display_id is True
+        shown.append(image)
+        return Handle()
+
+    monkeypatch.setattr(training, 'in_notebook', lambda: True)
+    monkeypatch.setattr(IPython.display, 'display', display)
+    train_iter, test_iter, _ = tiny_data()
+    history = quiet_fit(tiny_net(), train_iter, test_iter, 2)
+    assert len(shown) == 2 * (8 + 1)
+    assert all(image.data.startswith(PNG_SIGNATURE) for image in shown)
+    assert not plotting.in_notebook()  # pytest is no Jupyter kernel
+    series = {'train loss': ([1, 2], history['loss']),
+              'train acc': ([1, 2], history['train_acc']),
+              'test acc': ([1, 2], history['test_acc'])}
+    axes = plotting.curves_figure(series, 2).axes
+    assert [line.get_label() for ax in axes for line in ax.lines] == [
+        'train loss', 'train acc', 'test acc']
+    np.testing.assert_array_equal(axes[1].lines[1].get_ydata(), history['test_acc'])
+
+
+# Run directory, checkpoints, resumption
+
+def test_run_directory(tmp_path):
+    train_iter, test_iter, _ = tiny_data()
+    out = tmp_path / 'run'
+    history = quiet_fit(tiny_net(), train_iter, test_iter, 2, out=str(out),
+                        config={'model': 'cifar_resnet20_v1', 'data': 'synthetic'})
+    assert sorted(p.name for p in out.iterdir()) == [
+        'best.ckpt', 'config.json', 'curves.png', 'last.ckpt', 'metrics.jsonl']
+    lines = (out / 'metrics.jsonl').read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {key: history[key][i] for key in HISTORY_KEYS} for i in range(2)]
+    config = read_config(str(out))
+    assert config['args'] == {'model': 'cifar_resnet20_v1', 'data': 'synthetic'}
+    assert config['versions']['mxnet'] == mx.__version__
+    assert config['versions']['numpy'] == np.__version__
+    assert config['versions']['python'].count('.') == 2
+    curves = (out / 'curves.png').read_bytes()
+    assert curves.startswith(PNG_SIGNATURE) and len(curves) > 10_000
+    with zipfile.ZipFile(out / 'last.ckpt') as archive:
+        assert archive.namelist() == ['model.params', 'trainer.states', 'state.json',
+                                      'manifest.json']
+    files = read_checkpoint(str(out / 'last.ckpt'))  # checks the sha256 of each
+    state = json.loads(files['state.json'])
+    assert (state['epoch'], state['batch'], state['num_batches']) == (2, 0, 8)
+    assert state['history'] == history
+    assert state['best_test_acc'] == max(history['test_acc'])
+    best = load_checkpoint(str(out / 'best.ckpt'), tiny_net())
+    assert best['history']['test_acc'][-1] == max(history['test_acc'])
+    # fit's own settings are the default config
+    other = tmp_path / 'other'
+    quiet_fit(tiny_net(), train_iter, test_iter, 1, out=str(other), warmup_epochs=0)
+    assert read_config(str(other))['args'] == dict(
+        num_epochs=1, lr=0.1, schedule='cosine', warmup_epochs=0, wd=5e-4, momentum=0.9,
+        label_smoothing=0.0, seed=0, ctx=['cpu(0)'], hybridize=True, amp=False)
+
+
+def test_new_run_refuses_a_used_directory(tmp_path):
+    train_iter, test_iter, _ = tiny_data()
+    quiet_fit(tiny_net(), train_iter, test_iter, 1, out=str(tmp_path))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match='already holds a run .*config.json.*resume it'):
+        quiet_fit(tiny_net(), train_iter, test_iter, 1, out=str(tmp_path))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize('signum, epoch, batch, where, position', [
+    (signal.SIGINT, 1, 3, 'after batch 4 of 8 of epoch 2', (1, 4)),
+    (signal.SIGTERM, 0, 7, 'after epoch 1', (1, 0)),  # in the last step: the epoch completes
+])
+def test_interrupted_run_resumes_exactly(tmp_path, signum, epoch, batch, where, position):
+    """A 2-epoch run stopped by a signal and resumed ends with the parameters
+    and metrics of the unbroken run."""
+    train_iter, test_iter, _ = tiny_data()
+    settings = dict(warmup_epochs=1, label_smoothing=0.1)
+    straight_net = tiny_net()
+    straight = quiet_fit(straight_net, train_iter, test_iter, 2, out=str(tmp_path / 'straight'),
+                         **settings)
+
+    out = str(tmp_path / 'broken')
+    name = signal.Signals(signum).name
+    with pytest.raises(Interrupted, match=re.escape(f'{name} {where}; saved {out}/last.ckpt')):
+        quiet_fit(tiny_net(), SignalAt(train_iter, epoch, batch, signum), test_iter, 2, out=out,
+                  **settings)
+    assert signal.getsignal(signum) in (signal.default_int_handler, signal.SIG_DFL)  # restored
+    state = load_checkpoint(f'{out}/last.ckpt', tiny_net())
+    assert (state['epoch'], state['batch']) == position
+    assert len((tmp_path / 'broken' / 'metrics.jsonl').read_text().splitlines()) == 1
+
+    resumed_net = tiny_net()
+    resumed = quiet_fit(resumed_net, train_iter, test_iter, 2, out=out, resume=True, **settings)
+    assert max_difference(trained_params(straight_net), trained_params(resumed_net)) < 1e-6
+    for key in ('epoch', 'loss', 'train_acc', 'test_acc', 'lr'):
+        assert resumed[key] == straight[key], key
+    metrics = [[{**json.loads(line), 'img_per_s': 0} for line in
+                (tmp_path / run / 'metrics.jsonl').read_text().splitlines()]
+               for run in ('straight', 'broken')]
+    assert metrics[0] == metrics[1] and len(metrics[0]) == 2
+
+
+def test_numpy_mode_imperative_run_resumes_exactly(numpy_mode, tmp_path):
+    train_iter, test_iter, _ = tiny_data()
+    X, y = next(iter(train_iter))
+    assert isinstance(X, mx.np.ndarray) and isinstance(y, mx.np.ndarray)
+    straight_net = tiny_net()
+    straight = quiet_fit(straight_net, train_iter, test_iter, 2, hybridize=False)
+    out = str(tmp_path / 'broken')
+    with pytest.raises(Interrupted, match='SIGINT after batch 6 of 8 of epoch 2'):
+        quiet_fit(tiny_net(), SignalAt(train_iter, 1, 5), test_iter, 2, hybridize=False, out=out)
+    resumed_net = tiny_net()
+    resumed = quiet_fit(resumed_net, train_iter, test_iter, 2, hybridize=False, out=out,
+                        resume=True)
+    assert max_difference(trained_params(straight_net), trained_params(resumed_net)) < 1e-6
+    assert resumed['loss'] == straight['loss'] and resumed['test_acc'] == straight['test_acc']
+
+
+def test_interrupted_without_run_directory():
+    train_iter, test_iter, _ = tiny_data()
+    with pytest.raises(Interrupted, match='SIGINT after batch 2 of 8 of epoch 1; no run '
+                                          'directory: nothing saved') as stopped:
+        quiet_fit(tiny_net(), SignalAt(train_iter, 0, 1), test_iter, 1)
+    assert stopped.value.checkpoint is None
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_resume_needs_the_same_settings(tmp_path):
+    train_iter, test_iter, _ = tiny_data()
+    quiet_fit(tiny_net(), train_iter, test_iter, 1, out=str(tmp_path))
+    with pytest.raises(ValueError, match=r'last.ckpt was trained with lr=0.1, not 0.05'):
+        quiet_fit(tiny_net(), train_iter, test_iter, 1, lr=0.05, out=str(tmp_path), resume=True)
+    other_batches, _, _ = tiny_data(batch_size=32)
+    with pytest.raises(ValueError, match='8 batches per epoch, train_iter has 4'):
+        quiet_fit(tiny_net(), other_batches, test_iter, 1, out=str(tmp_path), resume=True)
+    with pytest.raises(ValueError, match='does not fit this net'):
+        quiet_fit(get_model('cifar_resnet32_v1'), train_iter, test_iter, 1, out=str(tmp_path),
+                  resume=True)
+    with pytest.raises(FileNotFoundError, match='no checkpoint .*nothing/last.ckpt'):
+        quiet_fit(tiny_net(), train_iter, test_iter, 1, out=str(tmp_path / 'nothing'),
+                  resume=True)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    train_iter, test_iter, _ = tiny_data()
+    net = tiny_net()
+    with pytest.raises(NonFiniteLoss) as error:
+        quiet_fit(net, PoisonAt(train_iter, 1, 2, net), test_iter, 2, out=str(tmp_path))
+    lr = learning_rate(8 + 2, 16, 0.1)
+    assert (error.value.epoch, error.value.batch, error.value.lr) == (2, 3, lr)
+    assert str(error.value) == (f'the loss became nan at epoch 2, batch 3 of 8, learning rate '
+                                f'{lr:g}: training diverged (try a smaller learning rate); '
+                                f'the last checkpoint, {tmp_path}/last.ckpt, is kept')
+    net = tiny_net()
+    state = load_checkpoint(str(tmp_path / 'last.ckpt'), net)  # still verifies
+    assert (state['epoch'], state['batch']) == (1, 0)
+    assert all(np.isfinite(v).all() for v in trained_params(net).values())
+    assert len((tmp_path / 'metrics.jsonl').read_text().splitlines()) == 1
+
+
+def test_huge_learning_rate_diverges():
+    train_iter, test_iter, _ = tiny_data()
+    with pytest.raises(NonFiniteLoss, match=r'the loss became (nan|inf) at epoch 1, batch \d '
+                                            r'of 8, learning rate 1e\+10: .*no checkpoint'):
+        quiet_fit(tiny_net(), train_iter, test_iter, 1, lr=1e10, schedule='constant')
+
+
+def corrupt(path, how):
+    data = path.read_bytes()
+    if how == 'flipped byte':  # inside model.params, the first member
+        middle = len(data) // 4
+        path.write_bytes(data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1:])
+    elif how == 'truncated':
+        path.write_bytes(data[:len(data) // 2])
+    else:  # a consistent zip whose member does not match the manifest
+        with zipfile.ZipFile(path) as archive:
+            files = {name: archive.read(name) for name in archive.namelist()}
+        files['state.json'] = files['state.json'].replace(b'"batch": 0', b'"batch": 5')
+        with zipfile.ZipFile(path, 'w') as archive:
+            for name, content in files.items():
+                archive.writestr(name, content)
+
+
+@pytest.mark.parametrize('how, message', [
+    ('flipped byte', r' is truncated or corrupted \(Bad CRC-32'),
+    ('truncated', r' is truncated or corrupted'),
+    ('edited', r' is corrupted: state.json has sha256 [0-9a-f]{64}, its manifest says'),
+])
+def test_corrupted_checkpoint_is_detected_and_nothing_overwritten(tmp_path, how, message):
+    train_iter, test_iter, _ = tiny_data()
+    quiet_fit(tiny_net(), train_iter, test_iter, 1, out=str(tmp_path))
+    corrupt(tmp_path / 'last.ckpt', how)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match=re.escape(f'checkpoint {tmp_path}/last.ckpt') + message):
+        quiet_fit(tiny_net(), train_iter, test_iter, 1, out=str(tmp_path), resume=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
