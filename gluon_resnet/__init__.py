@@ -12,3 +12,8 @@ from .devices import get_ctx
 from .training import evaluate_accuracy, fit, load_checkpoint
 
 __version__ = '0.1.0'
+
+__all__ = ['Residual', 'resnet_block', 'BasicBlock', 'Bottleneck', 'ZeroPadShortcut', 'ResNet',
+           'get_model', 'list_models', 'resnet18', 'count_parameters', 'layer_report', 'DATASETS',
+           'load_data', 'load_dataset', 'get_ctx', 'evaluate_accuracy', 'fit', 'load_checkpoint',
+           'NUM_THREADS']

@@ -27,7 +27,7 @@ from mxnet.gluon import nn
 from .blocks import BasicBlock, Bottleneck, Stage, check_positive, resnet_block
 
 __all__ = ['ResNet', 'SequentialResNet', 'make_stage', 'resnet', 'cifar_resnet',
-           'wide_resnet', 'check_input', 'get_model', 'list_models', 'register_model',
+           'wide_resnet', 'check_input', 'check_model_name', 'get_model', 'list_models', 'register_model',
            'resnet_spec']
 
 
@@ -228,14 +228,19 @@ def list_models():
     return list(_models)
 
 
-def get_model(name, **kwargs):
-    """Build the net called ``name`` (see ``list_models()``); ``kwargs`` go to its factory."""
+def check_model_name(name):
+    """Raise ``ValueError`` with the closest names unless ``name`` is registered."""
     if name not in _models:
         close = difflib.get_close_matches(str(name), _models, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ''
         raise ValueError(f'unknown model {name!r}{hint} '
                          f'(list_models() gives all {len(_models)} names)')
-    return _models[name](**kwargs)
+    return name
+
+
+def get_model(name, **kwargs):
+    """Build the net called ``name`` (see ``list_models()``); ``kwargs`` go to its factory."""
+    return _models[check_model_name(name)](**kwargs)
 
 
 @register_model

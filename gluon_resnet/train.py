@@ -21,7 +21,6 @@ stderr); 3 the loss became NaN or infinite (the last checkpoint is kept);
 130 stopped by SIGINT or SIGTERM.
 """
 import argparse
-import difflib
 import os
 import shlex
 import sys
@@ -30,7 +29,7 @@ import time
 from ._cli import ArgumentParser, announce_threads, run
 from .data import DATASETS, load_data
 from .devices import get_ctx
-from .models import check_input, get_model, list_models
+from .models import check_input, check_model_name, get_model
 from .training import Interrupted, NonFiniteLoss, SCHEDULES, fit, read_config
 
 PROG = 'python -m gluon_resnet.train'
@@ -42,12 +41,10 @@ MOVABLE = ('ctx', 'data_dir')  # where a run happens, not what it computes: may 
 # Argument types: each error names the flag and what it expects (exit code 2).
 
 def model_name(text):
-    if text not in list_models():
-        close = difflib.get_close_matches(text, list_models(), n=3, cutoff=0.5)
-        hint = f'; did you mean {", ".join(close)}?' if close else ''
-        raise argparse.ArgumentTypeError(f'unknown model {text!r}{hint} '
-                                         f'(python -m gluon_resnet.shapes --list-models)')
-    return text
+    try:
+        return check_model_name(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _number(kind, check, expected):
