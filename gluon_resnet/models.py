@@ -21,17 +21,33 @@ name                        net
 import difflib
 import warnings
 
+import mxnet as mx
 from mxnet import nd
 from mxnet.gluon import nn
 
 from .blocks import BasicBlock, Bottleneck, Stage, check_positive, resnet_block
 
-__all__ = ['ResNet', 'SequentialResNet', 'make_stage', 'resnet', 'cifar_resnet',
+__all__ = ['initialize', 'INIT', 'ResNet', 'SequentialResNet', 'make_stage', 'resnet', 'cifar_resnet',
            'wide_resnet', 'check_input', 'check_model_name', 'get_model', 'list_models', 'register_model',
            'resnet_spec']
 
 
 # Helpers
+
+# He et al. 2015 (https://arxiv.org/abs/1502.01852): N(0, 2/fan_in) keeps the
+# variance of activations constant through ReLU layers; with Xavier's 1/fan_avg
+# it halves at every layer.
+INIT = mx.init.Xavier(rnd_type='gaussian', factor_type='in', magnitude=2)
+
+
+def initialize(net, seed=0, ctx=None):
+    """Initialize ``net`` with He et al.'s normal init drawn from ``mx.random.seed(seed)``,
+    on ``ctx`` (a context or a list; default the CPU); returns ``net``.  The same
+    seed gives the same weights, as ``fit`` does for a net it initializes."""
+    mx.random.seed(seed)
+    net.initialize(INIT, ctx=ctx)
+    return net
+
 
 def _min_size(num_halvings):
     """Smallest image side for which every halving layer still sees 2 pixels."""

@@ -26,11 +26,13 @@ import shlex
 import sys
 import time
 
-from ._cli import ArgumentParser, announce_threads, run
+from ._cli import (ArgumentParser, announce_threads, fraction, non_negative_float,
+                   non_negative_int, positive_float, positive_int, run)
+from .checkpoint import RunDir, read_config
 from .data import DATASETS, load_data
 from .devices import get_ctx
 from .models import check_input, check_model_name, get_model
-from .training import Interrupted, NonFiniteLoss, SCHEDULES, fit, read_config
+from .training import Interrupted, NonFiniteLoss, SCHEDULES, check_amp, check_settings, fit
 
 PROG = 'python -m gluon_resnet.train'
 EXIT_DIVERGED = 3  # not 1: that is Python's code for a crash with a traceback
@@ -45,26 +47,6 @@ def model_name(text):
         return check_model_name(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _number(kind, check, expected):
-    """An argument type: ``kind(text)`` if ``check`` accepts it (NaN fails every check)."""
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not check(value):
-            raise argparse.ArgumentTypeError(f'expected {expected}, got {text!r}')
-        return value
-    return parse
-
-
-positive_int = _number(int, lambda v: v > 0, 'a positive integer')
-non_negative_int = _number(int, lambda v: v >= 0, 'a non-negative integer')
-positive_float = _number(float, lambda v: 0 < v < float('inf'), 'a positive number')
-non_negative_float = _number(float, lambda v: 0 <= v < float('inf'), 'a number >= 0')
-fraction = _number(float, lambda v: 0 <= v < 1, 'a number in [0, 1)')
 
 
 def make_parser():
@@ -156,15 +138,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.resume:
         args = resumed_args(args, given_flags(parser, argv))
-    if args.warmup_epochs >= args.epochs:
-        parser.error(f'--warmup-epochs {args.warmup_epochs} must be less than '
-                     f'--epochs {args.epochs}')
+    check_settings(args.epochs, args.lr, args.schedule, args.warmup_epochs, args.wd,
+                   args.momentum, args.label_smoothing, args.seed)
     ctx = get_ctx(args.ctx)
-    if args.amp and any(c.device_type != 'gpu' for c in ctx):
-        parser.error('--amp needs a GPU (--ctx gpu): MXNet has no float16 training '
-                     'kernels for the CPU')
+    check_amp(args.amp, ctx)
     out = args.out or os.path.join(
         'runs', f'{args.model}-{args.data}-{time.strftime("%Y%m%d-%H%M%S")}')
+    run_dir = RunDir(out, args={**vars(args), 'out': out})
+    if not args.resume:
+        run_dir.check_new()
 
     train_iter, test_iter, info = load_data(args.data, args.batch_size, args.image_size,
                                             args.data_dir, seed=args.seed)
@@ -177,7 +159,7 @@ def main(argv=None):
         fit(net, train_iter, test_iter, args.epochs, args.lr, ctx, schedule=args.schedule,
             warmup_epochs=args.warmup_epochs, wd=args.wd, momentum=args.momentum,
             label_smoothing=args.label_smoothing, hybridize=args.hybridize, seed=args.seed,
-            amp=args.amp, out=out, resume=bool(args.resume), config={**vars(args), 'out': out})
+            amp=args.amp, out=run_dir, resume=bool(args.resume))
     except NonFiniteLoss as error:
         print(f'{PROG}: error: {error}', file=sys.stderr)
         sys.exit(EXIT_DIVERGED)

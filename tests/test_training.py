@@ -14,11 +14,15 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon
 
-from gluon_resnet import get_model, plotting, training
+from conftest import max_difference, trained_params
+from gluon_resnet import get_model, plotting, progress
+from gluon_resnet.checkpoint import RunDir
 from gluon_resnet.data import load_data
-from gluon_resnet.training import (HISTORY_KEYS, INIT, Interrupted, NonFiniteLoss, check_settings,
+from gluon_resnet.models import initialize
+from gluon_resnet.training import (HISTORY_KEYS, Interrupted, NonFiniteLoss, check_settings,
                                    evaluate_accuracy, fit, learning_rate, load_checkpoint,
                                    read_checkpoint, read_config)
+from learning import learn_digits, learn_fashion_mnist, learn_with_d2l_loader
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
@@ -37,19 +41,6 @@ def tiny_net():
 
 def quiet_fit(net, train_iter, test_iter, num_epochs, lr=0.1, **kwargs):
     return fit(net, train_iter, test_iter, num_epochs, lr, 'cpu', **kwargs)
-
-
-def trained_params(net, trainable_only=False):
-    """``{name: numpy array}`` of the parameters (all, or those SGD updates),
-    named without the net's prefix, so nets built alike have the same names."""
-    return {name[len(net.prefix):]: p.data().asnumpy()
-            for name, p in net.collect_params().items()
-            if not trainable_only or p.grad_req != 'null'}
-
-
-def max_difference(first, second):
-    assert first.keys() == second.keys()
-    return max(np.abs(first[name] - second[name]).max() for name in first)
 
 
 class SignalAt:
@@ -119,11 +110,11 @@ def test_unknown_schedule():
     ('lr', float('nan'), 'lr must be a positive number, got nan'),
     ('lr', float('inf'), 'lr must be a positive number, got inf'),
     ('schedule', 'linear', "schedule must be one of"),
-    ('warmup_epochs', 3, 'warmup_epochs must be an integer from 0 to num_epochs - 1, got 3'),
-    ('warmup_epochs', -1, 'warmup_epochs must be an integer'),
+    ('warmup_epochs', 3, r'warmup_epochs must be less than num_epochs \(3\), got 3'),
+    ('warmup_epochs', -1, 'warmup_epochs must be a non-negative integer, got -1'),
     ('wd', -1e-4, 'wd must be a number >= 0'),
-    ('momentum', 1.0, r'momentum must be in \[0, 1\), got 1.0'),
-    ('label_smoothing', 1, r'label_smoothing must be in \[0, 1\)'),
+    ('momentum', 1.0, r'momentum must be a number in \[0, 1\), got 1.0'),
+    ('label_smoothing', 1, r'label_smoothing must be a number in \[0, 1\)'),
     ('seed', -1, 'seed must be a non-negative integer, got -1'),
 ])
 def test_bad_settings(setting, value, message):
@@ -144,20 +135,19 @@ def test_amp_refused_on_cpu():
 # The loop
 
 def test_fit_learns_digits_hybridized_or_not():
-    """The history has one entry per epoch; hybridizing changes nothing."""
-    train_iter, test_iter, _ = load_data('digits', 64, image_size=16, train_subset=768)
-    histories = []
-    for hybridize in (True, False):
-        net = tiny_net()
-        histories.append(quiet_fit(net, train_iter, test_iter, 3, hybridize=hybridize))
-    hybrid, imperative = histories
+    """The history has one entry per epoch; hybridizing changes nothing on one
+    machine; the net learns on any.  Worst of 40 runs (``measure_margins.py``,
+    see ``learning.py``): test accuracy WORST_DIGITS, last/first loss
+    WORST_DIGITS_LOSS; asserted: > 0.8 (chance 0.1) and < 0.3."""
+    hybrid, imperative = learn_digits(hybridize=True), learn_digits(hybridize=False)
     assert list(hybrid) == list(HISTORY_KEYS)
-    assert hybrid['epoch'] == [1, 2, 3]
-    assert all(len(values) == 3 for values in hybrid.values())
-    assert hybrid['lr'] == pytest.approx([learning_rate(12 * e - 1, 36, 0.1) for e in (1, 2, 3)])
+    assert hybrid['epoch'] == [1, 2, 3, 4]
+    assert all(len(values) == 4 for values in hybrid.values())
+    assert hybrid['lr'] == pytest.approx(
+        [learning_rate(22 * e - 1, 88, 0.05, warmup_steps=22) for e in (1, 2, 3, 4)])
     assert min(hybrid['img_per_s']) > 0
-    assert hybrid['loss'][2] < hybrid['loss'][0] < 3
-    assert hybrid['test_acc'][2] > 0.5  # chance: 0.1
+    assert hybrid['loss'][-1] < 0.3 * hybrid['loss'][0]
+    assert hybrid['test_acc'][-1] > 0.8
     for key in ('loss', 'train_acc', 'test_acc'):
         np.testing.assert_allclose(imperative[key], hybrid[key], rtol=1e-4)
 
@@ -176,54 +166,30 @@ def test_fit_initializes_only_an_uninitialized_net():
     assert max_difference(*map(trained_params, nets)) == 0
 
 
-@pytest.fixture
-def numpy_mode():
-    mx.npx.set_np()
-    yield
-    mx.npx.reset_np()
-
-
-def test_fit_takes_d2l_fashion_mnist_loader_in_numpy_mode(numpy_mode, monkeypatch):
+def test_fit_takes_d2l_fashion_mnist_loader_in_numpy_mode():
     """d2l 1.0's own loader (a gluon DataLoader of mx.np arrays, labels int32)
-    on the first 512 and 256 images of the real Fashion-MNIST files; gluon's
-    ``FashionMNIST`` would download them, so it reads ours instead."""
-    from d2l import mxnet as d2l
-    train_images, train_labels, test_images, test_labels, _ = load_fashion_subset(1024, 256)
-
-    def fashion_mnist(train=True):  # what gluon's dataset holds: (H, W, 1) uint8, int32
-        images, labels = (train_images, train_labels) if train else (test_images, test_labels)
-        return gluon.data.ArrayDataset(mx.np.array(images.transpose(0, 2, 3, 1), dtype='uint8'),
-                                       labels)
-
-    monkeypatch.setattr(gluon.data.vision, 'FashionMNIST', fashion_mnist)
-    monkeypatch.setattr(d2l, 'get_dataloader_workers', lambda: 0)
-    train_iter, test_iter = d2l.load_data_fashion_mnist(32)
-    X, y = next(iter(train_iter))
+    on real Fashion-MNIST images.  Worst of 40 runs (see ``learning.py``): test
+    accuracy WORST_D2L, last/first loss WORST_D2L_LOSS; asserted: > 0.6
+    (chance 0.1) and < 0.7."""
+    history, net, test_iter = learn_with_d2l_loader()
+    X, y = next(iter(test_iter))
     assert isinstance(X, mx.np.ndarray) and X.shape == (32, 1, 28, 28) and y.dtype == np.int32
-    net = tiny_net()
-    history = quiet_fit(net, train_iter, test_iter, 2, lr=0.05)
-    assert history['epoch'] == [1, 2]
-    assert history['loss'][1] < history['loss'][0]
-    assert history['test_acc'][1] > 0.4  # chance: 0.1
-    assert history['test_acc'][1] == evaluate_accuracy(net, test_iter)
-
-
-def load_fashion_subset(num_train, num_test):
-    from gluon_resnet.data import load_dataset
-    data = load_dataset('fashion-mnist')
-    return (data.train_images[:num_train], data.train_labels[:num_train],
-            data.test_images[:num_test], data.test_labels[:num_test], data.info)
+    assert history['epoch'] == [1, 2, 3]
+    assert history['loss'][-1] < 0.7 * history['loss'][0]
+    assert history['test_acc'][-1] > 0.6
+    mx.npx.set_np()
+    try:
+        assert history['test_acc'][-1] == evaluate_accuracy(net, test_iter)
+    finally:
+        mx.npx.reset_np()
 
 
 def test_fashion_mnist_subset_accuracy():
-    """Real data, 2000 training images at 28x28: well above chance (0.1) in 2
-    epochs.  Measured: test accuracy 0.716, then 0.768 (without augmentation,
-    which slows learning this short)."""
-    train_iter, test_iter, info = load_data('fashion-mnist', 32, train_subset=2000,
-                                            test_subset=500, augment=False)
-    assert info.image_shape == (1, 28, 28)
-    history = quiet_fit(tiny_net(), train_iter, test_iter, 2, lr=0.05)
-    assert history['test_acc'][-1] > 0.7
+    """Real data, 2,000 training images at 28x28, well above chance in 3
+    epochs.  Worst of 40 runs (see ``learning.py``): test accuracy
+    WORST_FASHION; asserted: > 0.6 (chance 0.1)."""
+    history = learn_fashion_mnist()
+    assert history['test_acc'][-1] > 0.6
 
 
 def test_two_contexts_equal_one_context_on_the_same_slices(tmp_path):
@@ -241,8 +207,7 @@ def test_two_contexts_equal_one_context_on_the_same_slices(tmp_path):
     """
     train_iter, test_iter, _ = tiny_data(batch_size=16, num_train=64)
     parallel, reference = tiny_net(), tiny_net()
-    mx.random.seed(0)
-    parallel.initialize(INIT)
+    initialize(parallel, seed=0)
     parallel(mx.nd.zeros((1, 1, 8, 8)))  # finish the deferred initialization
     parallel.save_parameters(str(tmp_path / 'init.params'))
     reference.load_parameters(str(tmp_path / 'init.params'))
@@ -289,7 +254,7 @@ def test_live_plot_in_a_notebook(monkeypatch):
         shown.append(image)
         return Handle()
 
-    monkeypatch.setattr(training, 'in_notebook', lambda: True)
+    monkeypatch.setattr(progress, 'in_notebook', lambda: True)
     monkeypatch.setattr(IPython.display, 'display', display)
     train_iter, test_iter, _ = tiny_data()
     history = quiet_fit(tiny_net(), train_iter, test_iter, 2)
@@ -310,8 +275,8 @@ def test_live_plot_in_a_notebook(monkeypatch):
 def test_run_directory(tmp_path):
     train_iter, test_iter, _ = tiny_data()
     out = tmp_path / 'run'
-    history = quiet_fit(tiny_net(), train_iter, test_iter, 2, out=str(out),
-                        config={'model': 'cifar_resnet20_v1', 'data': 'synthetic'})
+    history = quiet_fit(tiny_net(), train_iter, test_iter, 2,
+                        out=RunDir(out, args={'model': 'cifar_resnet20_v1', 'data': 'synthetic'}))
     assert sorted(p.name for p in out.iterdir()) == [
         'best.ckpt', 'config.json', 'curves.png', 'last.ckpt', 'metrics.jsonl']
     lines = (out / 'metrics.jsonl').read_text().splitlines()
@@ -346,7 +311,7 @@ def test_new_run_refuses_a_used_directory(tmp_path):
     train_iter, test_iter, _ = tiny_data()
     quiet_fit(tiny_net(), train_iter, test_iter, 1, out=str(tmp_path))
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    with pytest.raises(ValueError, match='already holds a run .*config.json.*resume it'):
+    with pytest.raises(ValueError, match='already holds a run .*last.ckpt.*resume it'):
         quiet_fit(tiny_net(), train_iter, test_iter, 1, out=str(tmp_path))
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 

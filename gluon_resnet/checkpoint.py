@@ -1,0 +1,211 @@
+"""Run directories and checkpoints: what a run writes, and how it is read back.
+
+A run directory::
+
+    config.json     the run's settings (``args``), the Python, MXNet and numpy
+                    versions and the thread count
+    metrics.jsonl   one JSON object per epoch: epoch, loss, train_acc, test_acc,
+                    img_per_s, lr (rewritten from the history every epoch)
+    curves.png      loss and accuracies against epochs, redrawn every epoch
+    last.ckpt       where training is: written when the run starts, after every
+                    epoch, and after the current step when SIGINT or SIGTERM arrives
+    best.ckpt       the state after the epoch of highest test accuracy (with no
+                    separate validation set, an optimistic choice); a hard link
+                    to that epoch's last.ckpt where the file system allows it
+
+A checkpoint is a zip archive, as PyTorch's, of ``model.params``
+(``net.save_parameters``), ``trainer.states`` (``trainer.save_states``:
+momentum and update counts), ``state.json`` (epochs and batches done, the
+epoch's running sums, the history, the settings) and, stored last,
+``manifest.json`` with the sha256 of each.  Every file is written atomically
+(``files.write_atomically``): a crash leaves the old checkpoint or the new
+one, never a mix.  Reading one checks every checksum and names the file if
+one differs.
+"""
+import hashlib
+import io
+import json
+import os
+import platform
+import tempfile
+import zipfile
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+
+from ._threads import NUM_THREADS
+from .files import write_atomically
+from .plotting import save_curves
+
+__all__ = ['RunDir', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint', 'read_config',
+           'HISTORY_KEYS', 'RUN_FILES']
+
+HISTORY_KEYS = ('epoch', 'loss', 'train_acc', 'test_acc', 'img_per_s', 'lr')
+RUN_FILES = ('config.json', 'metrics.jsonl', 'curves.png', 'last.ckpt', 'best.ckpt')
+CHECKPOINT_FILES = ('model.params', 'trainer.states', 'state.json')
+
+
+# Checkpoints
+
+def save_checkpoint(path, net, trainer, state):
+    """Write ``net``'s parameters, ``trainer``'s states and the JSON-able dict
+    ``state`` to the checkpoint ``path``, atomically."""
+    with tempfile.TemporaryDirectory() as folder:
+        net.save_parameters(os.path.join(folder, 'model.params'))
+        trainer.save_states(os.path.join(folder, 'trainer.states'))
+        files = {name: Path(folder, name).read_bytes() for name in CHECKPOINT_FILES[:2]}
+    files['state.json'] = json.dumps(state).encode()
+    manifest = {'sha256': {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w') as archive:  # stored: parameters barely compress
+        for name, data in files.items():
+            archive.writestr(name, data)
+        archive.writestr('manifest.json', json.dumps(manifest, indent=1))
+    write_atomically(path, buffer.getvalue())
+
+
+def read_checkpoint(path):
+    """The files in checkpoint ``path``, ``{name: bytes}``, each checked against
+    the sha256 of the manifest.  ``ValueError`` naming ``path`` if it is
+    truncated or corrupted, ``FileNotFoundError`` if missing."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'no checkpoint {path}')
+    try:
+        with zipfile.ZipFile(path) as archive:
+            digests = json.loads(archive.read('manifest.json'))['sha256']
+            files = {name: archive.read(name) for name in CHECKPOINT_FILES}
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as error:
+        raise ValueError(f'checkpoint {path} is truncated or corrupted ({error}); '
+                         'nothing was changed') from None
+    for name, data in files.items():
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != digests.get(name):
+            raise ValueError(f'checkpoint {path} is corrupted: {name} has sha256 {digest}, '
+                             f'its manifest says {digests.get(name)}; nothing was changed')
+    return files
+
+
+def load_from_bytes(load, data):
+    """Call ``load(filename)`` on a temporary file holding ``data``: MXNet's
+    ``load_parameters`` and ``load_states`` read only from files."""
+    with tempfile.TemporaryDirectory() as folder:
+        filename = os.path.join(folder, 'data')
+        Path(filename).write_bytes(data)
+        return load(filename)
+
+
+def load_params(net, files, ctx, path):
+    """Load ``model.params`` of the checkpoint ``files`` (read from ``path``) into ``net``."""
+    try:
+        load_from_bytes(lambda filename: net.load_parameters(filename, ctx=ctx),
+                        files['model.params'])
+    except (AssertionError, ValueError, mx.MXNetError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise ValueError(f'checkpoint {path} does not fit this net: {reason}') from None
+
+
+def load_checkpoint(path, net, ctx=None):
+    """Load the parameters of checkpoint ``path`` (e.g. ``runs/x/best.ckpt``)
+    into ``net`` on ``ctx`` (default: the CPU) and return its state dict."""
+    files = read_checkpoint(path)
+    load_params(net, files, ctx or mx.cpu(), path)
+    return json.loads(files['state.json'])
+
+
+# Run directories
+
+def read_config(run_dir):
+    """The dict of ``run_dir/config.json``: ``args`` (the run's settings),
+    ``versions``, ``omp_num_threads``."""
+    path = os.path.join(run_dir, 'config.json')
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(f'no run directory {run_dir}')
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{run_dir} is not a run directory: it has no config.json')
+    with open(path) as file:
+        try:
+            config = json.load(file)
+        except ValueError as error:
+            raise ValueError(f'{path} is corrupted: {error}') from None
+    if not isinstance(config, dict) or not isinstance(config.get('args'), dict):
+        raise ValueError(f'{path} is corrupted: expected an object with an "args" object')
+    return config
+
+
+class RunDir:
+    """The run directory ``path`` (see the module docstring).
+
+    ``args`` is what config.json records of the run's settings (a JSON-able
+    dict; the CLI gives all its arguments); ``None`` leaves it to ``start``'s
+    caller.  ``start`` begins a new run, refusing a folder that holds another
+    run's checkpoints; ``resume_files()`` reads ``last.ckpt``; ``save_last``
+    and ``end_epoch`` write.
+    """
+
+    def __init__(self, path, args=None):
+        self.path, self.args = os.fspath(path), args
+        self.last = os.path.join(self.path, 'last.ckpt')
+        self.best = os.path.join(self.path, 'best.ckpt')
+
+    def __repr__(self):
+        return f'RunDir({self.path!r})'
+
+    def start(self, default_args):
+        """Create the folder and write ``config.json`` recording ``self.args``,
+        or ``default_args`` if those are ``None``.  A folder with only a config.json (a run that stopped
+        before its first checkpoint) is taken over; one with checkpoints or
+        metrics is refused."""
+        self.check_new()
+        os.makedirs(self.path, exist_ok=True)
+        args = self.args if self.args is not None else default_args
+        record = {'args': args, 'versions': _versions(), 'omp_num_threads': NUM_THREADS}
+        write_atomically(os.path.join(self.path, 'config.json'),
+                         json.dumps(record, indent=2).encode())
+
+    def check_new(self):
+        """Raise ``ValueError`` if a new run cannot start here (see ``start``)."""
+        taken = [name for name in RUN_FILES[1:] if os.path.exists(os.path.join(self.path, name))]
+        if taken:
+            raise ValueError(f'{self.path} already holds a run ({", ".join(taken)}): resume it '
+                             'or choose another directory')
+
+    def resume_files(self):
+        """The checked files of ``last.ckpt`` (``read_checkpoint``)."""
+        return read_checkpoint(self.last)
+
+    def save_last(self, net, trainer, state):
+        save_checkpoint(self.last, net, trainer, state)
+
+    def end_epoch(self, net, trainer, state, improved):
+        """After an epoch: metrics.jsonl and curves.png from the whole history
+        (so they always match the checkpoint's, even after a crash between the
+        two), then last.ckpt, and best.ckpt if the epoch ``improved``."""
+        history = state['history']
+        rows = [{key: history[key][i] for key in HISTORY_KEYS}
+                for i in range(len(history['epoch']))]
+        write_atomically(os.path.join(self.path, 'metrics.jsonl'),
+                         ''.join(json.dumps(row) + '\n' for row in rows).encode())
+        save_curves(history, os.path.join(self.path, 'curves.png'),
+                    state['settings']['num_epochs'])
+        self.save_last(net, trainer, state)
+        if improved:
+            _link_or_copy(self.last, self.best)
+
+
+def _link_or_copy(source, target):
+    """Make ``target`` a hard link to ``source`` (no second copy of a checkpoint
+    on disk), or a copy where links are not allowed; atomically either way."""
+    temporary = f'{target}.tmp'
+    if os.path.exists(temporary):
+        os.remove(temporary)
+    try:
+        os.link(source, temporary)
+        os.replace(temporary, target)
+    except OSError:
+        write_atomically(target, Path(source).read_bytes())
+
+
+def _versions():
+    return {'python': platform.python_version(), 'mxnet': mx.__version__,
+            'numpy': np.__version__}
