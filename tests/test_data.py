@@ -7,6 +7,7 @@ import socket
 import struct
 import tarfile
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import mxnet as mx
@@ -14,8 +15,10 @@ import numpy as np
 import pytest
 
 from gluon_resnet import data
+from gluon_resnet.data import datasets, loader
 
-FASHION_NAMES = data.FASHION_MNIST_FILES
+FASHION_NAMES = tuple(file.name for file in data.DATASETS_BY_NAME['fashion-mnist'].files)
+CIFAR_ARCHIVE = datasets.CIFAR10_ARCHIVE
 
 
 # ---------------------------------------------------------------- helpers
@@ -29,6 +32,15 @@ def assert_same_batches(first, second):
     for (x1, y1), (x2, y2) in zip(first, second):
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y2)
+
+
+def patch_files(monkeypatch, name, checksums=(), urls=()):
+    """For this test, give the files of dataset ``name`` the ``checksums`` and
+    ``urls`` given (``{file name: ...}``) by replacing its record."""
+    record = data.DATASETS_BY_NAME[name]
+    changed = tuple(replace(file, checksum=dict(checksums).get(file.name, file.checksum),
+                            url=dict(urls).get(file.name, file.url)) for file in record.files)
+    monkeypatch.setitem(data.DATASETS_BY_NAME, name, replace(record, files=changed))
 
 
 def idx_bytes(array, magic):
@@ -63,7 +75,7 @@ def small_cifar10_files(records_per_file=4):
     i of file f has label (f + i) % 10 and its R, G, B planes filled with
     10f + i, 100 + 10f + i and 200 + i."""
     files = {}
-    for f, name in enumerate(data.CIFAR10_TRAIN_FILES + ('test_batch.bin',)):
+    for f, name in enumerate(datasets.CIFAR10_TRAIN_FILES + ('test_batch.bin',)):
         records = b''
         for i in range(records_per_file):
             planes = [np.full(1024, value, np.uint8)
@@ -86,17 +98,16 @@ def cifar10_archive(files):
 
 @pytest.fixture
 def small_cifar10(monkeypatch):
-    monkeypatch.setattr(data, 'CIFAR10_IMAGES_PER_FILE', 4)
-    files = small_cifar10_files()
-    archive = cifar10_archive(files)
-    monkeypatch.setitem(data.CHECKSUMS, 'cifar10',
-                        {data.CIFAR10_ARCHIVE: hashlib.md5(archive).hexdigest()})
-    return files, archive
+    monkeypatch.setattr(datasets, 'CIFAR10_IMAGES_PER_FILE', 4)
+    contents = small_cifar10_files()
+    archive = cifar10_archive(contents)
+    patch_files(monkeypatch, 'cifar10', checksums={CIFAR_ARCHIVE: hashlib.md5(archive).hexdigest()})
+    return contents, archive
 
 
 @pytest.fixture
 def no_debian(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, 'DEBIAN_FASHION_MNIST_DIR', str(tmp_path / 'no-debian-package'))
+    monkeypatch.setattr(datasets, 'DEBIAN_FASHION_MNIST_DIR', str(tmp_path / 'no-debian-package'))
 
 
 @pytest.fixture
@@ -201,15 +212,15 @@ def test_fashion_mnist_from_debian_package(tmp_path):
     np.testing.assert_array_equal(np.bincount(dataset.train_labels), [6000] * 10)
     np.testing.assert_array_equal(np.bincount(dataset.test_labels), [1000] * 10)
     assert dataset.info.classes[0] == 't-shirt' and dataset.info.classes[9] == 'ankle boot'
-    for name in FASHION_NAMES:
-        with gzip.open(debian / name) as file:
-            assert hashlib.sha256(file.read()).hexdigest() == data.CHECKSUMS['fashion-mnist'][name]
+    for expected in data.DATASETS_BY_NAME['fashion-mnist'].files:
+        with gzip.open(debian / expected.name) as file:
+            assert hashlib.sha256(file.read()).hexdigest() == expected.checksum
     assert not any(tmp_path.iterdir())  # nothing downloaded or copied
 
 
 def test_fashion_mnist_small_files(tmp_path, monkeypatch, no_debian):
     arrays, checksums = small_fashion_mnist(tmp_path / 'fashion-mnist')
-    monkeypatch.setitem(data.CHECKSUMS, 'fashion-mnist', checksums)
+    patch_files(monkeypatch, 'fashion-mnist', checksums)
     dataset = data.load_dataset('fashion-mnist', data_dir=tmp_path)
     np.testing.assert_array_equal(dataset.train_images[:, 0], arrays['train'][0])
     np.testing.assert_array_equal(dataset.test_labels, arrays['test'][1])
@@ -231,7 +242,7 @@ def flip_compressed_byte(content):
 def test_fashion_mnist_damaged_file_raises_and_is_kept(tmp_path, monkeypatch, no_debian,
                                                        damage, message):
     _, checksums = small_fashion_mnist(tmp_path / 'fashion-mnist')
-    monkeypatch.setitem(data.CHECKSUMS, 'fashion-mnist', checksums)
+    patch_files(monkeypatch, 'fashion-mnist', checksums)
     path = tmp_path / 'fashion-mnist' / 't10k-images-idx3-ubyte.gz'
     damaged = damage(path.read_bytes())
     path.write_bytes(damaged)
@@ -247,7 +258,7 @@ def test_fashion_mnist_wrong_magic_number(tmp_path, monkeypatch, no_debian):
     content = struct.pack('>I', 2051) + gzip.decompress(path.read_bytes())[4:]
     path.write_bytes(gzip.compress(content))
     checksums[path.name] = hashlib.sha256(content).hexdigest()
-    monkeypatch.setitem(data.CHECKSUMS, 'fashion-mnist', checksums)
+    patch_files(monkeypatch, 'fashion-mnist', checksums)
     with pytest.raises(ValueError, match=f'{path}: IDX magic number 2051, expected 2049'):
         data.load_dataset('fashion-mnist', data_dir=tmp_path)
 
@@ -275,9 +286,9 @@ def test_cifar10_extracted_files(tmp_path, small_cifar10):
 
 def test_cifar10_archive(tmp_path, small_cifar10):
     (tmp_path / 'cifar10').mkdir()
-    (tmp_path / 'cifar10' / data.CIFAR10_ARCHIVE).write_bytes(small_cifar10[1])
+    (tmp_path / 'cifar10' / CIFAR_ARCHIVE).write_bytes(small_cifar10[1])
     check_small_cifar10(data.load_dataset('cifar10', data_dir=tmp_path))
-    assert sorted(p.name for p in (tmp_path / 'cifar10').iterdir()) == [data.CIFAR10_ARCHIVE]
+    assert sorted(p.name for p in (tmp_path / 'cifar10').iterdir()) == [CIFAR_ARCHIVE]
 
 
 @pytest.mark.parametrize('name, damage, message', [
@@ -300,7 +311,7 @@ def test_cifar10_damaged_extracted_file_raises_and_is_kept(tmp_path, small_cifar
 @pytest.mark.parametrize('damage', [flip_compressed_byte,
                                     lambda content: content[:len(content) // 2]])
 def test_cifar10_damaged_archive_raises_and_is_kept(tmp_path, small_cifar10, damage):
-    path = tmp_path / 'cifar10' / data.CIFAR10_ARCHIVE
+    path = tmp_path / 'cifar10' / CIFAR_ARCHIVE
     path.parent.mkdir()
     path.write_bytes(damage(small_cifar10[1]))
     with pytest.raises(ValueError, match='md5') as error:
@@ -313,9 +324,9 @@ def test_cifar10_damaged_archive_raises_and_is_kept(tmp_path, small_cifar10, dam
 
 def serve_fashion_mnist(server, monkeypatch, tmp_path):
     arrays, checksums = small_fashion_mnist(tmp_path / 'served')
-    monkeypatch.setitem(data.CHECKSUMS, 'fashion-mnist', checksums)
-    monkeypatch.setitem(data.URLS, 'fashion-mnist',
-                        {name: f'{server.url}/{name}' for name in FASHION_NAMES})
+    patch_files(monkeypatch, 'fashion-mnist', checksums)
+    patch_files(monkeypatch, 'fashion-mnist',
+                urls={name: f'{server.url}/{name}' for name in FASHION_NAMES})
     for name in FASHION_NAMES:
         server.files[f'/{name}'] = (tmp_path / 'served' / name).read_bytes()
     return arrays
@@ -347,8 +358,8 @@ def test_download_resumes_a_part_file(tmp_path, monkeypatch, no_debian, server):
 def test_interrupted_download_keeps_part_and_resumes(tmp_path, monkeypatch, server, small_cifar10):
     archive = small_cifar10[1]
     server.files['/cifar.tar.gz'] = archive
-    monkeypatch.setitem(data.URLS, 'cifar10', {data.CIFAR10_ARCHIVE: f'{server.url}/cifar.tar.gz'})
-    part = tmp_path / 'cifar10' / (data.CIFAR10_ARCHIVE + '.part')
+    patch_files(monkeypatch, 'cifar10', urls={CIFAR_ARCHIVE: f'{server.url}/cifar.tar.gz'})
+    part = tmp_path / 'cifar10' / (CIFAR_ARCHIVE + '.part')
     server.cut = True
     with pytest.raises(FileNotFoundError, match='connection closed'):
         data.load_dataset('cifar10', data_dir=tmp_path)
@@ -360,16 +371,29 @@ def test_interrupted_download_keeps_part_and_resumes(tmp_path, monkeypatch, serv
 
 def test_download_with_bad_checksum_writes_no_file(tmp_path, monkeypatch, server, small_cifar10):
     server.files['/cifar.tar.gz'] = small_cifar10[1]
-    monkeypatch.setitem(data.URLS, 'cifar10', {data.CIFAR10_ARCHIVE: f'{server.url}/cifar.tar.gz'})
-    monkeypatch.setitem(data.CHECKSUMS, 'cifar10', {data.CIFAR10_ARCHIVE: '0' * 32})
+    patch_files(monkeypatch, 'cifar10', urls={CIFAR_ARCHIVE: f'{server.url}/cifar.tar.gz'})
+    patch_files(monkeypatch, 'cifar10', checksums={CIFAR_ARCHIVE: '0' * 32})
     with pytest.raises(ValueError, match='corrupted.*md5'):
         data.load_dataset('cifar10', data_dir=tmp_path)
     assert list((tmp_path / 'cifar10').iterdir()) == []
 
 
+def test_download_is_renamed_by_files_commit(tmp_path, monkeypatch, server, small_cifar10):
+    server.files['/cifar.tar.gz'] = small_cifar10[1]
+    patch_files(monkeypatch, 'cifar10', urls={CIFAR_ARCHIVE: f'{server.url}/cifar.tar.gz'})
+    committed, commit = [], datasets.files.commit
+
+    def recording_commit(temporary, path):
+        committed.append((Path(temporary).name, Path(path).name))
+        commit(temporary, path)
+    monkeypatch.setattr(datasets.files, 'commit', recording_commit)
+    check_small_cifar10(data.load_dataset('cifar10', data_dir=tmp_path))
+    assert committed == [(CIFAR_ARCHIVE + '.part', CIFAR_ARCHIVE)]
+
+
 def test_no_files_and_no_network_fashion_mnist(tmp_path, monkeypatch, no_debian, closed_port_url):
-    monkeypatch.setitem(data.URLS, 'fashion-mnist',
-                        {name: f'{closed_port_url}/{name}' for name in FASHION_NAMES})
+    patch_files(monkeypatch, 'fashion-mnist',
+                urls={name: f'{closed_port_url}/{name}' for name in FASHION_NAMES})
     with pytest.raises(FileNotFoundError) as error:
         data.load_dataset('fashion-mnist', data_dir=tmp_path)
     message = str(error.value)
@@ -380,12 +404,11 @@ def test_no_files_and_no_network_fashion_mnist(tmp_path, monkeypatch, no_debian,
 
 
 def test_no_files_and_no_network_cifar10(tmp_path, monkeypatch, closed_port_url):
-    monkeypatch.setitem(data.URLS, 'cifar10',
-                        {data.CIFAR10_ARCHIVE: f'{closed_port_url}/cifar.tar.gz'})
+    patch_files(monkeypatch, 'cifar10', urls={CIFAR_ARCHIVE: f'{closed_port_url}/cifar.tar.gz'})
     with pytest.raises(FileNotFoundError) as error:
         data.load_dataset('cifar10', data_dir=tmp_path)
     message = str(error.value)
-    assert str(tmp_path / 'cifar10' / data.CIFAR10_ARCHIVE) in message
+    assert str(tmp_path / 'cifar10' / CIFAR_ARCHIVE) in message
     assert str(tmp_path / 'cifar10' / 'cifar-10-batches-bin') in message
     assert 'test_batch.bin' in message
     assert 'failed' in message and 'refused' in message
@@ -424,11 +447,11 @@ def test_resize_sizes_and_values():
     train_iter, _, info = data.load_data('digits', 16, image_size=(20, 12))
     assert info.image_shape == (1, 20, 12) and next(iter(train_iter))[0].shape == (16, 1, 20, 12)
     constant = np.full((2, 3, 8, 8), 5, np.float32)
-    bigger = data.resize(constant, data._resize_matrix(8, 96), data._resize_matrix(8, 40))
+    bigger = data.resize(constant, loader._resize_matrix(8, 96), loader._resize_matrix(8, 40))
     assert bigger.shape == (2, 3, 96, 40)
     np.testing.assert_allclose(bigger, 5, rtol=1e-6)
     stripes = np.tile(np.array([0, 1], np.float32), 16)[None, None, None, :].repeat(32, axis=2)
-    halved = data.resize(stripes, data._resize_matrix(32, 16), data._resize_matrix(32, 16))
+    halved = data.resize(stripes, loader._resize_matrix(32, 16), loader._resize_matrix(32, 16))
     assert halved.shape == (1, 1, 16, 16)
     np.testing.assert_allclose(halved[..., 1:-1], 0.5, atol=1e-6)  # averaged, not aliased
     assert np.all(np.abs(halved - 0.5) < 0.1)  # the edges see one neighbour less
@@ -510,7 +533,8 @@ def test_unknown_dataset_lists_names_and_suggests():
 
 
 @pytest.mark.parametrize('batch_size, message', [
-    (0, 'batch_size must be a positive int'), (-4, 'positive int'), (2.5, 'positive int'),
+    (0, 'batch_size must be a positive integer, got 0'), (-4, 'positive integer'),
+    (2.5, 'positive integer'), (True, 'positive integer, got True'),
     (1438, 'larger than the 1437 training images'),
 ])
 def test_bad_batch_size(batch_size, message):
@@ -518,9 +542,9 @@ def test_bad_batch_size(batch_size, message):
         data.load_data('digits', batch_size)
 
 
-@pytest.mark.parametrize('image_size', [0, -32, 2.5, (32,), 'big', (32, 0)])
+@pytest.mark.parametrize('image_size', [0, -32, 2.5, (32,), 'big', (32, 0), True, (32, True)])
 def test_bad_image_size(image_size):
-    with pytest.raises(ValueError, match='image_size must be a positive int or a pair'):
+    with pytest.raises(ValueError, match='image_size must be a positive integer or a pair'):
         data.load_data('digits', 32, image_size=image_size)
 
 
@@ -533,3 +557,61 @@ def test_other_bad_arguments():
         small_loader().epoch(0, start_batch=99)
     with pytest.raises(ValueError, match='train=True'):
         small_loader(train=False)
+    with pytest.raises(ValueError, match='train_subset must be a positive integer, got True'):
+        data.load_data('digits', 32, train_subset=True)
+    with pytest.raises(ValueError, match='seed must be a non-negative integer, got -1'):
+        small_loader(seed=-1)
+    with pytest.raises(ValueError, match='seed must be a non-negative integer, got True'):
+        small_loader(seed=True)
+    with pytest.raises(ValueError, match='epoch must be a non-negative integer, got True'):
+        small_loader().epoch(True)
+    with pytest.raises(ValueError, match='start_batch must be a non-negative integer, got -1'):
+        small_loader().epoch(0, start_batch=-1)
+    with pytest.raises(ValueError, match='num_train must be a positive integer, got 0'):
+        data.load_dataset('synthetic', num_train=0)
+
+
+def test_numpy_integers_are_accepted():
+    sizes = dict(train_subset=np.int64(100), test_subset=np.int32(30))
+    train_iter, test_iter, info = data.load_data('digits', np.int64(8), image_size=np.int64(16),
+                                                 seed=np.int64(3), **sizes)
+    expected_iter, _, expected_info = data.load_data('digits', 8, image_size=16, seed=3,
+                                                     train_subset=100, test_subset=30)
+    assert info == expected_info and type(train_iter.batch_size) is int
+    assert_same_batches(batches(train_iter.epoch(np.int64(1), start_batch=np.int64(2))),
+                        batches(expected_iter.epoch(1, start_batch=2)))
+    assert len(test_iter) == 4
+    pair_iter, _, pair_info = data.load_data('digits', 8, image_size=(np.int64(20), np.int8(12)))
+    assert pair_info.image_shape == (1, 20, 12)
+    assert next(iter(pair_iter))[0].shape == (8, 1, 20, 12)
+
+
+# ---------------------------------------------------------------- dataset records
+
+def test_every_dataset_has_one_record():
+    assert tuple(data.DATASETS_BY_NAME) == data.DATASETS
+    assert data.DATASETS == ('digits', 'fashion-mnist', 'cifar10', 'synthetic')
+    for name, record in data.DATASETS_BY_NAME.items():
+        assert record.name == name and callable(record.read)
+        assert data.dataset_record(name) is record
+        for file in record.files:
+            assert file.url.startswith(('http://', 'https://')) and file.url.endswith(file.name)
+            assert len(file.checksum) in (32, 64)  # md5 or sha256, hex
+    sizes = {name: record.image_size for name, record in data.DATASETS_BY_NAME.items()}
+    assert sizes == {'digits': 32, 'fashion-mnist': 28, 'cifar10': 32, 'synthetic': None}
+    flips = {name: record.flip for name, record in data.DATASETS_BY_NAME.items()}
+    assert flips == {'digits': False, 'fashion-mnist': True, 'cifar10': True, 'synthetic': True}
+    assert data.DATASETS_BY_NAME['cifar10'].classes == CIFAR_CLASSES
+    assert [f.name for f in data.DATASETS_BY_NAME['cifar10'].files] == [CIFAR_ARCHIVE]
+
+
+def test_a_new_record_is_a_new_dataset(monkeypatch):
+    def read_tiny(record, folder):
+        images = np.arange(4 * 3 * 4 * 4, dtype=np.uint8).reshape(4, 3, 4, 4)
+        labels = np.array([0, 1, 0, 1], np.int32)
+        return images, labels, images[:2], labels[:2], record.classes
+    record = data.DatasetRecord('tiny', read_tiny, classes=('a', 'b'), image_size=8, flip=False)
+    monkeypatch.setitem(data.DATASETS_BY_NAME, 'tiny', record)
+    train_iter, _, info = data.load_data('tiny', 2)
+    assert info.classes == ('a', 'b') and info.image_shape == (3, 8, 8)
+    assert (train_iter.pad, train_iter.flip) == (1, False)
