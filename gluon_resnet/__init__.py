@@ -3,7 +3,14 @@
 Importing the package sets ``OMP_NUM_THREADS`` to the usable cores unless it
 is set already (MXNet would use only half of them): see ``_threads``.
 """
+import signal
+import sys
+
 from ._threads import NUM_THREADS  # before mxnet is imported
+
+if sys.argv[:1] == ['-m']:  # imported by `python -m gluon_resnet.<tool>`: Ctrl-C while
+    from ._cli import abort_handler  # MXNet loads ends the tool without a traceback
+    signal.signal(signal.SIGINT, abort_handler())
 from .blocks import Residual, resnet_block, BasicBlock, Bottleneck, ZeroPadShortcut
 from .models import ResNet, get_model, list_models, resnet18
 from .report import count_parameters, layer_report

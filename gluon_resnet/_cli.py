@@ -1,6 +1,17 @@
 """What the command-line tools share: one-line errors, exit code 2, argument
-types built from the library's checks, the thread notice."""
+types built from the library's checks, the thread notice.
+
+The contract of every tool (``run``): an expected failure (a bad value, a
+missing or unreadable file, a read-only folder, a full disk, too little
+memory) is one line on stderr and exit code 2; a closed stdout or stderr (``|
+head``) is ignored and the work goes on; the first Ctrl-C is the tool's to
+handle (``train`` stops after the step and saves), a second one ends the
+process at once with exit code 130; neither prints a traceback.
+"""
 import argparse
+import errno
+import os
+import signal
 import sys
 
 from ._threads import NUM_THREADS, THREADS_CHOSEN
@@ -48,13 +59,93 @@ non_negative_float = number_type(low=0)
 fraction = number_type(low=0, high=1, high_open=True)
 
 
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
+class _ClosedPipeSafe:
+    """A text stream that stops writing, quietly, once its reader has gone:
+    the file descriptor then points to /dev/null, so Python's final flush
+    does not complain either."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._silence()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._silence()
+
+    def _silence(self):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name):  # isatty, fileno, encoding, ...
+        return getattr(self._stream, name)
+
+
+def abort_handler(message='aborted'):
+    """A signal handler that prints ``message`` and ends the process at once,
+    exit code 130: safe where every file is written atomically (a second Ctrl-C)."""
+    def abort(signum, frame):
+        print(f'\n{message}', file=sys.stderr, flush=True)
+        os._exit(EXIT_INTERRUPTED)
+    return abort
+
+
+def describe_os_error(error):
+    """One line for an ``OSError``: what failed, on which path, what to do."""
+    path = error.filename if error.filename is not None else ''
+    hints = {
+        errno.EACCES: 'permission denied: choose a path you can read and write',
+        errno.EPERM: 'operation not permitted: choose a path you can read and write',
+        errno.EROFS: 'read-only file system: choose a writable folder',
+        errno.ENOSPC: 'no space left on the device: free some space or choose another disk',
+        errno.EDQUOT: 'disk quota exceeded: free some space or choose another disk',
+        errno.EEXIST: 'already exists: choose another path',
+        errno.ENOTDIR: 'a file stands where a folder is expected: choose another path',
+        errno.EISDIR: 'is a folder where a file is expected',
+        errno.ENOENT: 'no such file or folder',
+    }
+    what = hints.get(error.errno, error.strerror or str(error))
+    return f'{path}: {what}' if path else what
+
+
 def run(main, prog):
-    """Call ``main()``; a ``ValueError`` or missing file becomes one line and exit 2."""
+    """Call ``main()`` under the contract of the module docstring; the streams
+    and signal handlers are restored afterwards (tests call it in-process)."""
+    streams = sys.stdout, sys.stderr
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    sys.stdout, sys.stderr = _ClosedPipeSafe(sys.stdout), _ClosedPipeSafe(sys.stderr)
+    for signum in handlers:  # train's fit stops gracefully at the first signal, and hands
+        signal.signal(signum, abort_handler(f'{prog}: aborted'))  # the second to this one
     try:
-        return main()
-    except (ValueError, FileNotFoundError) as error:
-        print(f'{prog}: error: {error}', file=sys.stderr)
-        sys.exit(2)
+        try:
+            return main()
+        except (ValueError, FileNotFoundError) as error:
+            message = str(error)
+        except OSError as error:
+            message = describe_os_error(error)
+        except MemoryError:
+            message = 'out of memory: use a smaller batch size or image size'
+        except KeyboardInterrupt:
+            print(f'{prog}: interrupted', file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
+        print(f'{prog}: error: {message}', file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+    finally:
+        sys.stdout, sys.stderr = streams
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
 
 
 def announce_threads():

@@ -145,15 +145,16 @@ class RunDir:
 
     def __init__(self, path, args=None):
         self.path, self.args = os.fspath(path), args
+        self.started = False
         self.last = os.path.join(self.path, 'last.ckpt')
         self.best = os.path.join(self.path, 'best.ckpt')
 
     def __repr__(self):
         return f'RunDir({self.path!r})'
 
-    def start(self, default_args):
+    def start(self, default_args=None):
         """Create the folder and write ``config.json`` recording ``self.args``,
-        or ``default_args`` if those are ``None``.  A folder with only a config.json (a run that stopped
+        or ``default_args`` if those are ``None``; ``started`` is then true.  A folder with only a config.json (a run that stopped
         before its first checkpoint) is taken over; one with checkpoints or
         metrics is refused."""
         self.check_new()
@@ -162,13 +163,46 @@ class RunDir:
         record = {'args': args, 'versions': _versions(), 'omp_num_threads': NUM_THREADS}
         write_atomically(os.path.join(self.path, 'config.json'),
                          json.dumps(record, indent=2).encode())
+        self.started = True
 
     def check_new(self):
         """Raise ``ValueError`` if a new run cannot start here (see ``start``)."""
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise ValueError(f'{self.path} is a file: expected a folder for the run, or a '
+                             'path that does not exist yet')
         taken = [name for name in RUN_FILES[1:] if os.path.exists(os.path.join(self.path, name))]
         if taken:
             raise ValueError(f'{self.path} already holds a run ({", ".join(taken)}): resume it '
                              'or choose another directory')
+
+    def has_checkpoint(self):
+        return os.path.isfile(self.last)
+
+    def epochs_done(self):
+        """The epochs ``last.ckpt`` has completed (0 without a checkpoint: a run that
+        stopped before its first one resumes from the start)."""
+        read_config(self.path)  # a clear error if this is no run directory
+        if not self.has_checkpoint():
+            return 0
+        try:
+            with zipfile.ZipFile(self.last) as archive:
+                return json.loads(archive.read('state.json'))['epoch']
+        except (zipfile.BadZipFile, KeyError, ValueError, EOFError):
+            return 0  # resuming reads it in full and names what is wrong
+
+    def files(self):
+        """The run files present, in ``RUN_FILES`` order."""
+        return [name for name in RUN_FILES if os.path.exists(os.path.join(self.path, name))]
+
+    def size_mb(self):
+        """Disk space of the run files in MB (a hard-linked best.ckpt counted once)."""
+        seen, total = set(), 0
+        for name in self.files():
+            stat = os.stat(os.path.join(self.path, name))
+            if (stat.st_dev, stat.st_ino) not in seen:
+                seen.add((stat.st_dev, stat.st_ino))
+                total += stat.st_size
+        return total / 1e6
 
     def resume_files(self):
         """The checked files of ``last.ckpt`` (``read_checkpoint``)."""

@@ -23,11 +23,12 @@ stderr); 3 the loss became NaN or infinite (the last checkpoint is kept);
 import argparse
 import os
 import shlex
+import signal
 import sys
 import time
 
-from ._cli import (ArgumentParser, announce_threads, fraction, non_negative_float,
-                   non_negative_int, positive_float, positive_int, run)
+from ._cli import (EXIT_INTERRUPTED, ArgumentParser, abort_handler, announce_threads, fraction,
+                   non_negative_float, non_negative_int, positive_float, positive_int, run)
 from .checkpoint import RunDir, read_config
 from .data import DATASETS, load_data
 from .devices import get_ctx
@@ -36,7 +37,6 @@ from .training import Interrupted, NonFiniteLoss, SCHEDULES, check_amp, check_se
 
 PROG = 'python -m gluon_resnet.train'
 EXIT_DIVERGED = 3  # not 1: that is Python's code for a crash with a traceback
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 MOVABLE = ('ctx', 'data_dir')  # where a run happens, not what it computes: may change on resume
 
 
@@ -108,7 +108,33 @@ def given_flags(parser, argv):
     return {name: value for name, value in vars(given).items() if value is not unset}
 
 
-def resumed_args(args, given):
+def check_recorded(parser, recorded, source):
+    """Raise ``ValueError`` unless every recorded argument is a value its flag
+    could have produced (as strict as the command line: a hand-edited
+    ``"epochs": "3"`` is refused)."""
+    for action in parser._actions:
+        name = action.dest
+        if name not in recorded or name in ('help', 'resume', 'out'):
+            continue
+        value, flag = recorded[name], '--' + name.replace('_', '-')
+        if value is None and action.default is None:
+            continue
+        if isinstance(action.default, bool):
+            ok = isinstance(value, bool)
+        else:
+            parse = action.type or str
+            try:
+                ok = isinstance(value, (str, int, float)) and not isinstance(value, bool) \
+                    and parse(str(value)) == value and type(parse(str(value))) is type(value)
+            except (argparse.ArgumentTypeError, ValueError):
+                ok = False
+            ok = ok and (action.choices is None or value in action.choices)
+        if not ok:
+            raise ValueError(f'{source}: {name} is {value!r}, which {flag} cannot be: edit it '
+                             'back to a valid value')
+
+
+def resumed_args(parser, args, given):
     """The arguments of the run in ``args.resume``, from its config.json.
 
     The flags ``given`` with ``--resume`` must agree with the run's (``--model X``
@@ -116,11 +142,15 @@ def resumed_args(args, given):
     ``--data-dir``: a run may continue on other devices, or another machine.
     """
     run_dir = args.resume
+    if os.path.isfile(run_dir):
+        raise ValueError(f'--resume {run_dir} is a file: expected the run directory that '
+                         'holds it')
     recorded = read_config(run_dir)['args']
     missing = sorted(set(vars(args)) - set(recorded))
     if missing:
         raise ValueError(f'{run_dir}/config.json lacks {", ".join(missing)}: only runs of '
                          f'{PROG} can be resumed by it')
+    check_recorded(parser, recorded, f'{run_dir}/config.json')
     for name, value in given.items():
         if name not in ('resume', 'out', *MOVABLE) and recorded.get(name) != value:
             flag = '--' + name.replace('_', '-')
@@ -137,7 +167,7 @@ def main(argv=None):
     parser = make_parser()
     args = parser.parse_args(argv)
     if args.resume:
-        args = resumed_args(args, given_flags(parser, argv))
+        args = resumed_args(parser, args, given_flags(parser, argv))
     check_settings(args.epochs, args.lr, args.schedule, args.warmup_epochs, args.wd,
                    args.momentum, args.label_smoothing, args.seed)
     ctx = get_ctx(args.ctx)
@@ -145,15 +175,31 @@ def main(argv=None):
     out = args.out or os.path.join(
         'runs', f'{args.model}-{args.data}-{time.strftime("%Y%m%d-%H%M%S")}')
     run_dir = RunDir(out, args={**vars(args), 'out': out})
-    if not args.resume:
+    if args.resume:
+        done = run_dir.epochs_done()
+        if done >= args.epochs:
+            print(f'{out} is complete: {done} of {args.epochs} epochs trained; nothing to do')
+            return
+    else:
         run_dir.check_new()
+    if len(ctx) > args.batch_size:
+        raise ValueError(f'--batch-size {args.batch_size} cannot be split over the '
+                         f'{len(ctx)} devices of --ctx: expected at least one image per device')
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise ValueError(f'--data-dir {args.data_dir}: no such folder (create it first, or '
+                         'leave --data-dir out for ~/.gluon_resnet/datasets)')
 
     train_iter, test_iter, info = load_data(args.data, args.batch_size, args.image_size,
                                             args.data_dir, seed=args.seed)
     net = get_model(args.model, num_classes=info.num_classes)
     check_input(net, (args.batch_size, *info.image_shape))  # e.g. too small for the model
+    if not args.resume:
+        run_dir.start()
     print(f'training {args.model} on {args.data} {info.image_shape}, {info.num_train} '
           f'training and {info.num_test} test images, on {ctx}; run directory {out}')
+    resume_command = f'{PROG} --resume {shlex.quote(out)}'
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the second one, once fit has the first
+        signal.signal(signum, abort_handler(f'{PROG}: aborted; resume with: {resume_command}'))
 
     try:
         fit(net, train_iter, test_iter, args.epochs, args.lr, ctx, schedule=args.schedule,
@@ -164,14 +210,9 @@ def main(argv=None):
         print(f'{PROG}: error: {error}', file=sys.stderr)
         sys.exit(EXIT_DIVERGED)
     except Interrupted as error:
-        print(f'{PROG}: {error}\nresume with: {PROG} --resume {shlex.quote(out)}',
-              file=sys.stderr)
+        print(f'{PROG}: {error}\nresume with: {resume_command}', file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt:  # a second Ctrl-C: stop at once, the checkpoints are atomic
-        print(f'{PROG}: aborted; resume from the last checkpoint with: {PROG} --resume '
-              f'{shlex.quote(out)}', file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    print(f'wrote {out}: config.json, metrics.jsonl, curves.png, last.ckpt, best.ckpt')
+    print(f'wrote {out} ({run_dir.size_mb():.0f} MB): {", ".join(run_dir.files())}')
 
 
 if __name__ == '__main__':

@@ -26,6 +26,7 @@ statistics from their slices; ``fit`` averages them at every epoch end, and
 a mid-epoch checkpoint stores the average, so resuming there is exact for the
 weights only.
 """
+import collections.abc
 import itertools
 import json
 import math
@@ -257,6 +258,7 @@ class _Setup:
         self.warmup_steps = settings['warmup_epochs'] * num_batches
         self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(
             sparse_label=not settings['label_smoothing'])
+        self.checked = False  # the first batch gets checked
 
     def lr_at(self, epoch, batch):
         """The learning rate of batch ``batch`` of epoch ``epoch`` (both from 0)."""
@@ -265,13 +267,53 @@ class _Setup:
                              s['schedule'], self.warmup_steps)
 
 
-def _train_step(setup, X, y):
+def _check_data(train_iter, test_iter):
+    """Raise ``ValueError`` unless both are re-iterable, sized and not empty."""
+    for name, data in (('train_iter', train_iter), ('test_iter', test_iter)):
+        if isinstance(data, collections.abc.Iterator) or not hasattr(data, '__len__'):
+            raise ValueError(f'{name} must be a sized iterable that can be iterated again every '
+                             'epoch (a list of batches, a DataLoader, load_data\'s loaders), '
+                             f'got {type(data).__name__}')
+        if len(data) < 1:
+            raise ValueError(f'{name} has no batches: expected at least one')
+
+
+def _check_batch(batch):
+    """Raise ``ValueError`` unless ``batch`` is ``(X, y)`` with ``X : (N, C, H, W)``
+    and ``y : (N,)``; returns the pair."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        size = f' of length {len(batch)}' if isinstance(batch, (tuple, list)) else ''
+        raise ValueError(f'train_iter must yield pairs (X, y), got a {type(batch).__name__}{size}')
+    X, y = batch
+    if len(X.shape) != 4:
+        raise ValueError(f'images X must have shape (N, C, H, W), got {tuple(X.shape)}')
+    if len(y.shape) != 1:
+        raise ValueError(f'labels y must have shape (N,), one class index per image, got '
+                         f'{tuple(y.shape)} (one-hot labels? pass y.argmax(axis=1))')
+    if len(y) != len(X):
+        raise ValueError(f'a batch has {len(X)} images but {len(y)} labels: expected as many')
+    return X, y
+
+
+def _check_labels(y, num_classes):
+    """Raise ``ValueError`` unless the labels ``y`` are class indices below ``num_classes``."""
+    labels = y.asnumpy()
+    if (labels != np.round(labels)).any() or labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f'labels must be class indices 0..{num_classes - 1} (the net has '
+                         f'{num_classes} outputs), got values from {labels.min():g} to '
+                         f'{labels.max():g}')
+
+
+def _train_step(setup, X, y, check=False):
     """Forward and backward pass of the batch ``X``, ``y``, split over the
-    devices; returns the summed loss and the number of correct predictions."""
+    devices; returns the summed loss and the number of correct predictions.
+    ``check``: check the labels against the net's outputs (``fit``'s first step)."""
     Xs, ys = _split(X, y, setup.ctx)
     smoothing = setup.settings['label_smoothing']
     with autograd.record():
         outputs = [setup.net(X_) for X_ in Xs]
+        if check:
+            _check_labels(y, outputs[0].shape[1])
         losses = [setup.loss_fn(y_hat, _targets(y_, y_hat.shape[1], smoothing))
                   for y_hat, y_ in zip(outputs, ys)]
         if setup.amp:  # scale up, or small float16 gradients become 0; recorded, to differentiate
@@ -289,11 +331,13 @@ def _train_epoch(setup, train_iter, state, progress, stop):
     epoch, sums, seed = state['epoch'], state['sums'], setup.settings['seed']
     progress.start_epoch(epoch, state['batch'])
     tick = time.perf_counter()
-    for X, y in _batches(train_iter, epoch, state['batch']):
+    for batch in _batches(train_iter, epoch, state['batch']):
+        X, y = _check_batch(batch) if not setup.checked else batch
         lr = setup.lr_at(epoch, state['batch'])
         setup.trainer.set_learning_rate(lr)
         mx.random.seed(_step_seed(seed, epoch, state['batch']))
-        loss_sum, correct = _train_step(setup, X, y)
+        loss_sum, correct = _train_step(setup, X, y, check=not setup.checked)
+        setup.checked = True
         if not math.isfinite(loss_sum):  # checked before the update spoils the net
             raise NonFiniteLoss.at(loss_sum / len(X), epoch, state['batch'], setup.num_batches,
                                    lr, setup.run)
@@ -333,6 +377,9 @@ def _end_epoch(setup, test_iter, state, progress):
 def _start(net, ctx, settings, num_batches, run, resume, args):
     """The state and trainer of a new run, or of the run resumed from ``run``;
     the net is initialized or loaded, on ``ctx``."""
+    if resume and not run.has_checkpoint() and os.path.isfile(
+            os.path.join(run.path, 'config.json')):
+        resume = False  # stopped before its first checkpoint: resuming is starting anew
     if resume:
         files = run.resume_files()
         state = json.loads(files['state.json'])
@@ -349,7 +396,7 @@ def _start(net, ctx, settings, num_batches, run, resume, args):
         'learning_rate': settings['lr'], 'momentum': settings['momentum'], 'wd': settings['wd']})
     if resume:
         load_from_bytes(trainer.load_states, files['trainer.states'])
-    elif run:
+    elif run and not run.started:
         run.start(args)
     return state, trainer
 
@@ -426,9 +473,8 @@ def fit(net, train_iter, test_iter, num_epochs, lr, ctx=None, *, schedule='cosin
     check_settings(**settings)
     ctx = get_ctx(ctx)
     check_amp(amp, ctx)
+    _check_data(train_iter, test_iter)
     num_batches = len(train_iter)
-    if num_batches < 1:
-        raise ValueError('train_iter has no batches')
     if resume and not out:
         raise ValueError('resume=True needs the run directory out')
     run = out if isinstance(out, RunDir) or out is None else RunDir(out)

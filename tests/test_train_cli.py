@@ -22,10 +22,11 @@ EPOCH_LINE = re.compile(r'^epoch (\d+)/(\d+)  loss \d+\.\d{3}  train acc [01]\.\
                         r'test acc [01]\.\d{3}  \d+ img/s$')
 
 
-def cli(*args, **kwargs):
-    """Run the CLI in a subprocess (one CPU thread, as the other tests share the machine)."""
+def cli(*args, prefix=(), **kwargs):
+    """Run the CLI in a subprocess (one CPU thread, as the other tests share the
+    machine), after the command ``prefix`` if given."""
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    return subprocess.run([sys.executable, '-m', 'gluon_resnet.train', *args], env=env,
+    return subprocess.run([*prefix, sys.executable, '-m', 'gluon_resnet.train', *args], env=env,
                           capture_output=True, text=True, timeout=120, **kwargs)
 
 
@@ -48,7 +49,10 @@ def test_run_writes_the_run_directory(finished_run):
     assert lines[0] == (f'training cifar_resnet20_v1 on digits (1, 8, 8), 1437 training and 360 '
                         f'test images, on [cpu(0)]; run directory {out}')
     assert [EPOCH_LINE.match(line).groups() for line in lines[1:3]] == [('1', '2'), ('2', '2')]
-    assert lines[3] == f'wrote {out}: config.json, metrics.jsonl, curves.png, last.ckpt, best.ckpt'
+    inodes = {(p.stat().st_ino, p.stat().st_size) for p in out.iterdir()}  # a linked best once
+    size_mb = sum(size for _, size in inodes) / 1e6
+    assert lines[3] == (f'wrote {out} ({size_mb:.0f} MB): config.json, metrics.jsonl, '
+                        'curves.png, last.ckpt, best.ckpt')
     assert result.stderr == 'using 1 CPU thread (from OMP_NUM_THREADS)\n'
     assert sorted(p.name for p in out.iterdir()) == [
         'best.ckpt', 'config.json', 'curves.png', 'last.ckpt', 'metrics.jsonl']
@@ -71,7 +75,7 @@ def test_default_out_is_under_runs(tmp_path):
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / 'runs').iterdir()
     assert re.fullmatch(r'cifar_resnet20_v1-digits-\d{8}-\d{6}', run_dir.name)
-    assert f'wrote runs/{run_dir.name}: ' in result.stdout
+    assert f'wrote runs/{run_dir.name} (' in result.stdout
 
 
 def check_error(argv, message, capsys):
@@ -126,7 +130,7 @@ def test_resume_takes_the_run_settings_but_devices_and_data_dir(finished_run):
     out = str(finished_run[0])
     argv = ['--resume', out, '--ctx', 'cpu:0,1', '--data-dir', 'elsewhere', '--epochs', '2']
     parser = train.make_parser()
-    args = train.resumed_args(parser.parse_args(argv), train.given_flags(parser, argv))
+    args = train.resumed_args(parser, parser.parse_args(argv), train.given_flags(parser, argv))
     assert train.given_flags(parser, argv) == {'resume': out, 'ctx': 'cpu:0,1',
                                                'data_dir': 'elsewhere', 'epochs': 2}
     config = json.loads((finished_run[0] / 'config.json').read_text())['args']
@@ -203,3 +207,154 @@ def test_signal_saves_and_resume_equals_an_unbroken_run(tmp_path, signum, unbrok
     keys = ('epoch', 'loss', 'train_acc', 'test_acc', 'lr')
     assert metrics(out, *keys) == metrics(unbroken_run, *keys)
     assert [epoch for epoch, in metrics(out, 'epoch')] == [1, 2, 3]
+
+
+# What a new user runs into: every expected failure is one line and exit 2
+
+# Tests run as root, who reads and writes anything: without these two
+# capabilities the permission bits apply to root too.
+WITHOUT_ROOT_OVERRIDE = ['setpriv', '--bounding-set=-dac_override,-dac_read_search']
+
+
+def assert_one_line_error(result, message):
+    """Exit code 2, and one error line on stderr (after the thread notice) matching ``message``."""
+    assert result.returncode == 2, result.stderr
+    notice, *errors = result.stderr.splitlines()
+    assert notice.startswith('using ') and len(errors) == 1, result.stderr
+    assert errors[0].startswith(f'{train.PROG}: error: '), errors
+    assert re.search(message, errors[0]), errors[0]
+    assert 'training ' not in result.stdout  # nothing was announced or started
+
+
+def test_out_is_a_file(tmp_path):
+    (tmp_path / 'taken').write_text('mine')
+    result = cli(*SMALL, '--out', str(tmp_path / 'taken'))
+    assert_one_line_error(result, r'taken is a file: expected a folder for the run')
+    assert (tmp_path / 'taken').read_text() == 'mine'
+
+
+@pytest.mark.parametrize('where', ['--out in a read-only folder', 'read-only working folder'])
+def test_read_only_folder(tmp_path, where):
+    locked = tmp_path / 'locked'
+    locked.mkdir(mode=0o555)
+    out = ['--out', str(locked / 'run')] if where.startswith('--out') else []
+    result = cli(*SMALL, *out, prefix=WITHOUT_ROOT_OVERRIDE, cwd=locked)
+    assert_one_line_error(result, r'run.*: permission denied: choose a path you can read and write')
+    assert not any(locked.iterdir())
+
+
+def test_unreadable_data_files(tmp_path):
+    folder = tmp_path / 'fashion-mnist'
+    folder.mkdir()
+    for name in ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz',
+                 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'):
+        (folder / name).write_bytes(b'')
+        (folder / name).chmod(0)
+    result = cli(*SMALL, '--data', 'fashion-mnist', '--data-dir', str(tmp_path),
+                 '--out', str(tmp_path / 'run'), prefix=WITHOUT_ROOT_OVERRIDE)
+    assert_one_line_error(result, r'fashion-mnist/\S+-ubyte.gz: permission denied')
+    assert not (tmp_path / 'run').exists()
+
+
+def test_missing_data_dir_is_not_created(tmp_path):
+    result = cli(*SMALL, '--data-dir', str(tmp_path / 'typo'), '--out', str(tmp_path / 'run'))
+    assert_one_line_error(result, r'--data-dir \S+typo: no such folder')
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_batch_that_cannot_be_split_is_refused_before_the_run_directory(tmp_path):
+    result = cli(*SMALL, '--ctx', 'cpu:0,1', '--batch-size', '1', '--out', str(tmp_path / 'r'))
+    assert_one_line_error(result, r'--batch-size 1 cannot be split over the 2 devices')
+    assert not (tmp_path / 'r').exists()
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--epoch', '1'], r'unrecognized arguments: --epoch 1'),  # no abbreviations
+    (['--resume', __file__], r'--resume \S+test_train_cli.py is a file: expected the run '),
+])
+def test_typos_are_errors(argv, message):
+    assert_one_line_error(cli(*argv), message)
+
+
+@pytest.mark.parametrize('name, value', [('epochs', '3'), ('ctx', 5), ('lr', -1.0),
+                                         ('hybridize', 'yes'), ('schedule', 'linear')])
+def test_hand_edited_config_is_checked_on_resume(finished_run, tmp_path, name, value):
+    copy = tmp_path / 'copy'
+    shutil.copytree(finished_run[0], copy)
+    config = json.loads((copy / 'config.json').read_text())
+    config['args'][name] = value
+    (copy / 'config.json').write_text(json.dumps(config))
+    result = cli('--resume', str(copy))
+    assert_one_line_error(result, rf'config.json: {name} is {re.escape(repr(value))}, which '
+                                  rf'--{name} cannot be')
+
+
+def test_resuming_a_finished_run_says_so(finished_run):
+    out, _ = finished_run
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    result = cli('--resume', str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f'{out} is complete: 2 of 2 epochs trained; nothing to do\n'
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_closed_stdout_keeps_training_quietly(tmp_path):
+    """``train ... | head -1``: the reader goes away after the first line; the
+    run still completes its run directory, without a traceback."""
+    out = tmp_path / 'run'
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'gluon_resnet.train', *SMALL, '--epochs', '3', '--out', str(out)],
+        env={**os.environ, 'OMP_NUM_THREADS': '1'}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().startswith('training ')
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 0, stderr
+    assert 'Traceback' not in stderr and 'Exception ignored' not in stderr, stderr
+    assert [epoch for epoch, in metrics(out, 'epoch')] == [1, 2, 3]
+
+
+def test_nan_before_the_first_checkpoint_leaves_a_reusable_directory(tmp_path):
+    out = tmp_path / 'run'
+    result = cli(*SMALL, '--lr', '1e10', '--schedule', 'constant', '--out', str(out))
+    assert result.returncode == 3 and 'no checkpoint was written' in result.stderr
+    assert [p.name for p in out.iterdir()] == ['config.json']
+    again = cli(*SMALL, '--epochs', '1', '--out', str(out))  # the same command, fixed
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / 'config.json').read_text())['args']['lr'] == 0.02
+
+
+def test_second_ctrl_c_aborts_at_once_and_the_run_resumes(tmp_path, unbroken_run):
+    """Two SIGINTs 0.2 s apart in epoch 1: the second ends the process at once
+    (exit 130, or killed by it while Python shuts down after the first one
+    saved), never with a traceback; ``--resume`` ends as an unbroken run,
+    whether a checkpoint was written or not (then it starts anew)."""
+    out = tmp_path / 'broken'
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'gluon_resnet.train', *SIGNAL_RUN, '--out', str(out)],
+        env={**os.environ, 'OMP_NUM_THREADS': '1'}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().startswith('training ')
+    time.sleep(1)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode in (130, -signal.SIGINT), stderr
+    assert 'Traceback' not in stderr and 'Exception ignored' not in stderr, stderr
+    assert f'resume with: {train.PROG} --resume {out}\n' in stderr, stderr
+    resumed = cli('--resume', str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    keys = ('epoch', 'loss', 'train_acc', 'test_acc', 'lr')
+    assert metrics(out, *keys) == metrics(unbroken_run, *keys)
+
+
+def test_ctrl_c_while_importing_prints_no_traceback():
+    process = subprocess.Popen([sys.executable, '-m', 'gluon_resnet.train', '--help'],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # MXNet takes about a second to import
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode in (0, 130) and 'Traceback' not in stderr, stderr
+    if process.returncode == 130:
+        assert stderr.strip() == 'aborted'

@@ -444,3 +444,56 @@ def test_corrupted_checkpoint_is_detected_and_nothing_overwritten(tmp_path, how,
     with pytest.raises(ValueError, match=re.escape(f'checkpoint {tmp_path}/last.ckpt') + message):
         quiet_fit(tiny_net(), train_iter, test_iter, 1, out=str(tmp_path), resume=True)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+# What a new user of the Python API runs into: a ValueError before any update
+
+def test_bad_data_is_refused_before_any_update():
+    train_iter, test_iter, _ = tiny_data()
+    X, y = next(train_iter.epoch(0))
+    cases = [
+        (train_iter, [], 'test_iter has no batches: expected at least one'),
+        ((batch for batch in train_iter.epoch(0)), test_iter,
+         'train_iter must be a sized iterable that can be iterated again every epoch'),
+        ([(X, y + 10)], test_iter, r'labels must be class indices 0..9 \(the net has 10 '
+                                   r'outputs\), got values from 1\d to 1\d'),
+        ([(X, mx.nd.one_hot(y, 10))], test_iter, r'labels y must have shape \(N,\), one class '
+                                                 r'index per image, got \(16, 10\) \(one-hot'),
+        ([(X, y[:8])], test_iter, 'a batch has 16 images but 8 labels: expected as many'),
+        ([(X,)], test_iter, r'train_iter must yield pairs \(X, y\), got a tuple of length 1'),
+        ([(X[0], y)], test_iter, r'images X must have shape \(N, C, H, W\), got \(1, 8, 8\)'),
+    ]
+    for train_data, test_data, message in cases:
+        net = tiny_net()
+        initialize(net)
+        net(X)
+        before = trained_params(net)
+        with pytest.raises(ValueError, match=message):
+            quiet_fit(net, train_data, test_data, 1)
+        assert max_difference(before, trained_params(net)) == 0
+
+
+def test_run_directory_without_checkpoint_is_reused_or_resumed_from_the_start(tmp_path):
+    """A run that stopped before its first checkpoint left only config.json:
+    a new run may take the folder, and resuming it starts anew and equals an
+    unbroken run."""
+    train_iter, test_iter, _ = tiny_data()
+    straight_net = tiny_net()
+    straight = quiet_fit(straight_net, train_iter, test_iter, 2, out=str(tmp_path / 'straight'))
+    out = tmp_path / 'stopped'
+    with pytest.raises(NonFiniteLoss, match='no checkpoint was written'):
+        quiet_fit(tiny_net(), train_iter, test_iter, 2, lr=1e10, schedule='constant',
+                  out=str(out))
+    assert [p.name for p in out.iterdir()] == ['config.json']
+    resumed_net = tiny_net()
+    resumed = quiet_fit(resumed_net, train_iter, test_iter, 2, out=str(out), resume=True)
+    assert resumed == {**straight, 'img_per_s': resumed['img_per_s']}
+    assert max_difference(trained_params(straight_net), trained_params(resumed_net)) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        'best.ckpt', 'config.json', 'curves.png', 'last.ckpt', 'metrics.jsonl']
+
+
+def test_best_checkpoint_is_a_link_not_a_copy(tmp_path):
+    train_iter, test_iter, _ = tiny_data()
+    quiet_fit(tiny_net(), train_iter, test_iter, 1, out=str(tmp_path))
+    assert (tmp_path / 'best.ckpt').samefile(tmp_path / 'last.ckpt')
