@@ -2,8 +2,10 @@
 
 A run directory::
 
-    config.json     the run's settings (``args``), the Python, MXNet and numpy
-                    versions and the thread count
+    config.json     the run's settings (``args``), the data's facts a prediction
+                    needs (``data``: classes, image shape, per-channel mean and
+                    std, when the run was given them), the Python, MXNet and
+                    numpy versions and the thread count
     metrics.jsonl   one JSON object per epoch: epoch, loss, train_acc, test_acc,
                     img_per_s, lr (rewritten from the history every epoch)
     curves.png      loss and accuracies against epochs, redrawn every epoch
@@ -44,6 +46,7 @@ __all__ = ['RunDir', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint', 'r
 HISTORY_KEYS = ('epoch', 'loss', 'train_acc', 'test_acc', 'img_per_s', 'lr')
 RUN_FILES = ('config.json', 'metrics.jsonl', 'curves.png', 'last.ckpt', 'best.ckpt')
 CHECKPOINT_FILES = ('model.params', 'trainer.states', 'state.json')
+DATA_KEYS = ('name', 'classes', 'image_shape', 'mean', 'std')  # of data.DatasetInfo
 
 
 # Checkpoints
@@ -117,7 +120,7 @@ def load_checkpoint(path, net, ctx=None):
 
 def read_config(run_dir):
     """The dict of ``run_dir/config.json``: ``args`` (the run's settings),
-    ``versions``, ``omp_num_threads``."""
+    ``data`` (if recorded), ``versions``, ``omp_num_threads``."""
     path = os.path.join(run_dir, 'config.json')
     if not os.path.isdir(run_dir):
         raise FileNotFoundError(f'no run directory {run_dir}')
@@ -138,13 +141,14 @@ class RunDir:
 
     ``args`` is what config.json records of the run's settings (a JSON-able
     dict; the CLI gives all its arguments); ``None`` leaves it to ``start``'s
-    caller.  ``start`` begins a new run, refusing a folder that holds another
+    caller.  ``data`` (a ``data.DatasetInfo``) records what preprocessing and
+    class names a prediction needs.  ``start`` begins a new run, refusing a folder that holds another
     run's checkpoints; ``resume_files()`` reads ``last.ckpt``; ``save_last``
     and ``end_epoch`` write.
     """
 
-    def __init__(self, path, args=None):
-        self.path, self.args = os.fspath(path), args
+    def __init__(self, path, args=None, data=None):
+        self.path, self.args, self.data = os.fspath(path), args, data
         self.started = False
         self.last = os.path.join(self.path, 'last.ckpt')
         self.best = os.path.join(self.path, 'best.ckpt')
@@ -161,6 +165,8 @@ class RunDir:
         os.makedirs(self.path, exist_ok=True)
         args = self.args if self.args is not None else default_args
         record = {'args': args, 'versions': _versions(), 'omp_num_threads': NUM_THREADS}
+        if self.data is not None:
+            record['data'] = {key: getattr(self.data, key) for key in DATA_KEYS}
         write_atomically(os.path.join(self.path, 'config.json'),
                          json.dumps(record, indent=2).encode())
         self.started = True

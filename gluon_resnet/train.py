@@ -174,7 +174,7 @@ def main(argv=None):
     check_amp(args.amp, ctx)
     out = args.out or os.path.join(
         'runs', f'{args.model}-{args.data}-{time.strftime("%Y%m%d-%H%M%S")}')
-    run_dir = RunDir(out, args={**vars(args), 'out': out})
+    run_dir = RunDir(out, args={**vars(args), 'out': out})  # data: once loaded
     if args.resume:
         done = run_dir.epochs_done()
         if done >= args.epochs:
@@ -194,6 +194,7 @@ def main(argv=None):
     net = get_model(args.model, num_classes=info.num_classes)
     check_input(net, (args.batch_size, *info.image_shape))  # e.g. too small for the model
     if not args.resume:
+        run_dir.data = info
         run_dir.start()
     print(f'training {args.model} on {args.data} {info.image_shape}, {info.num_train} '
           f'training and {info.num_test} test images, on {ctx}; run directory {out}')

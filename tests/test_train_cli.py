@@ -15,6 +15,7 @@ import pytest
 
 from gluon_resnet import train
 from gluon_resnet._cli import run
+from gluon_resnet.data import load_data
 from gluon_resnet.training import load_checkpoint
 
 SMALL = ['--model', 'cifar_resnet20_v1', '--image-size', '8', '--batch-size', '64']
@@ -64,6 +65,10 @@ def test_run_writes_the_run_directory(finished_run):
         'seed': 0, 'amp': False, 'out': str(out), 'resume': None}
     assert set(config['versions']) == {'python', 'mxnet', 'numpy'}
     assert config['omp_num_threads'] == 1
+    _, _, info = load_data('digits', 64, image_size=8)
+    assert config['data'] == {'name': 'digits', 'classes': list('0123456789'),
+                              'image_shape': [1, 8, 8], 'mean': list(info.mean),
+                              'std': list(info.std)}
     assert [epoch for epoch, in metrics(out, 'epoch')] == [1, 2]
     assert (out / 'curves.png').read_bytes().startswith(b'\x89PNG\r\n\x1a\n')
     state = load_checkpoint(str(out / 'last.ckpt'), train.get_model('cifar_resnet20_v1'))
