@@ -12,7 +12,7 @@ if sys.argv[:1] == ['-m']:  # imported by `python -m gluon_resnet.<tool>`: Ctrl-
     from ._cli import abort_handler  # MXNet loads ends the tool without a traceback
     signal.signal(signal.SIGINT, abort_handler())
 from .blocks import Residual, resnet_block, BasicBlock, Bottleneck, ZeroPadShortcut
-from .models import ResNet, get_model, list_models, resnet18
+from .models import ResNet, get_model, initialize, list_models, model_info, model_infos, resnet18
 from .report import count_parameters, layer_report
 from .data import DATASETS, load_data, load_dataset
 from .devices import get_ctx
@@ -21,6 +21,6 @@ from .training import evaluate_accuracy, fit, load_checkpoint
 __version__ = '0.1.0'
 
 __all__ = ['Residual', 'resnet_block', 'BasicBlock', 'Bottleneck', 'ZeroPadShortcut', 'ResNet',
-           'get_model', 'list_models', 'resnet18', 'count_parameters', 'layer_report', 'DATASETS',
+           'get_model', 'initialize', 'list_models', 'model_info', 'model_infos', 'resnet18', 'count_parameters', 'layer_report', 'DATASETS',
            'load_data', 'load_dataset', 'get_ctx', 'evaluate_accuracy', 'fit', 'load_checkpoint',
            'NUM_THREADS']

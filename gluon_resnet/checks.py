@@ -53,11 +53,13 @@ def check_number(value, name, low=None, high=None, high_open=False, low_open=Fal
 
 
 def check_choice(value, name, choices):
-    """``value`` if it is one of ``choices``, else ``ValueError`` with a close match."""
-    if value in choices:
+    """``value`` if it is one of ``choices``, else ``ValueError`` with a close match.
+    ``True`` is not ``1`` here, nor ``'1'``: a choice matches by type too."""
+    if any(value == choice and type(value) is type(choice) for choice in choices) or (
+            is_integer(value) and any(is_integer(c) and value == c for c in choices)):
         return value
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
-    hint = f'; did you mean {close[0]!r}?' if close else ''
+    hint = f'; did you mean {close[0]!r}?' if close and close[0] != str(value) else ''
     raise ValueError(f'{name} must be one of {", ".join(map(repr, choices))}, '
                      f'got {value!r}{hint}')
 

@@ -16,19 +16,26 @@ name                        net
 ``cifar_wideresnet28_10``   (Zagoruyko and Komodakis, https://arxiv.org/abs/1605.07146)
 ==========================  ====================================================
 
-``get_model(name, **kwargs)`` builds one, ``list_models()`` lists the names.
+``get_model(name, **kwargs)`` builds one, ``list_models()`` lists the names,
+``model_info(name)`` says what a name is: its description, the input shape
+``(C, H, W)`` it was designed for and its default number of classes
+(timm's ``default_cfgs``); ``model_infos()`` gives them all.
 """
 import difflib
+import inspect
 import warnings
+from dataclasses import dataclass
 
 import mxnet as mx
 from mxnet import nd
 from mxnet.gluon import nn
 
-from .blocks import BasicBlock, Bottleneck, Stage, check_positive, resnet_block
+from .blocks import BasicBlock, Bottleneck, Stage, resnet_block
+from .checks import check_choice, check_int, check_positive, is_integer
 
-__all__ = ['initialize', 'INIT', 'ResNet', 'SequentialResNet', 'make_stage', 'resnet', 'cifar_resnet',
-           'wide_resnet', 'check_input', 'check_model_name', 'get_model', 'list_models', 'register_model',
+__all__ = ['initialize', 'INIT', 'ResNet', 'SequentialResNet', 'make_stage', 'resnet',
+           'cifar_resnet', 'wide_resnet', 'check_input', 'check_model_name', 'get_model',
+           'list_models', 'register_model', 'ModelInfo', 'model_info', 'model_infos',
            'resnet_spec']
 
 
@@ -100,7 +107,7 @@ def make_stage(block, width, num_blocks, stride, in_channels, **block_args):
     when the stride or the channel count does.
     """
     check_positive(width=width, num_blocks=num_blocks)
-    channels = width * block.expansion
+    channels = int(width) * block.expansion
     stage = Stage()
     with stage.name_scope():
         for i in range(num_blocks):
@@ -149,8 +156,8 @@ class ResNet(_CheckedInput, nn.HybridBlock):
                  stem='imagenet', stem_channels=64, **kwargs):
         super().__init__(**kwargs)
         check_positive(num_classes=num_classes, stem_channels=stem_channels)
-        if stem not in ('imagenet', 'cifar'):
-            raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
+        num_classes, stem_channels = int(num_classes), int(stem_channels)  # numpy ints
+        check_choice(stem, 'stem', ('imagenet', 'cifar'))
         if len(layers) != len(widths) or not layers:
             raise ValueError(f'need one width per stage, got layers={layers}, widths={widths}')
         self.num_halvings = (2 if stem == 'imagenet' else 0) + len(layers) - 1
@@ -170,7 +177,7 @@ class ResNet(_CheckedInput, nn.HybridBlock):
             for i, (num_blocks, width) in enumerate(zip(layers, widths)):
                 self.features.add(make_stage(block, width, num_blocks, 1 if i == 0 else 2,
                                              in_channels, version=version, shortcut=shortcut))
-                in_channels = width * block.expansion
+                in_channels = int(width) * block.expansion
             if version == 2:
                 self.features.add(nn.BatchNorm(), nn.Activation('relu'))
             self.features.add(nn.GlobalAvgPool2D())
@@ -196,9 +203,7 @@ cifar_widths = [16, 32, 64]
 
 def resnet(depth, version=1, num_classes=1000):
     """An ImageNet ResNet of ``depth`` in ``resnet_spec`` (18, 34, 50, 101, 152)."""
-    if depth not in resnet_spec:
-        raise ValueError(f'depth must be one of {sorted(resnet_spec)}, got {depth!r}')
-    block, layers = resnet_spec[depth]
+    block, layers = resnet_spec[check_choice(depth, 'depth', sorted(resnet_spec))]
     return ResNet(block, layers, imagenet_widths, num_classes, version)
 
 
@@ -209,11 +214,11 @@ def cifar_resnet(depth, version=1, num_classes=10, block=BasicBlock, shortcut='A
     bottlenecks (3 convs each), counting the stem conv and the dense layer.
     """
     convs_per_block = 2 if block is BasicBlock else 3
-    if not isinstance(depth, int) or depth < 3 * convs_per_block + 2 \
+    if not is_integer(depth) or depth < 3 * convs_per_block + 2 \
             or (depth - 2) % (3 * convs_per_block):
         raise ValueError(f'a CIFAR ResNet of {block.__name__}s has depth '
                          f'{3 * convs_per_block}n+2 (n >= 1), got {depth!r}')
-    n = (depth - 2) // (3 * convs_per_block)
+    n = int(depth - 2) // (3 * convs_per_block)
     return ResNet(block, [n] * 3, cifar_widths, num_classes, version, shortcut,
                   stem='cifar', stem_channels=16)
 
@@ -221,22 +226,64 @@ def cifar_resnet(depth, version=1, num_classes=10, block=BasicBlock, shortcut='A
 def wide_resnet(depth, width_factor, num_classes=10):
     """WRN-depth-k: pre-activation basic blocks, 16k/32k/64k wide, depth 6n+4."""
     check_positive(width_factor=width_factor)
-    if not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
+    if not is_integer(depth) or depth < 10 or (depth - 4) % 6:
         raise ValueError(f'a wide ResNet has depth 6n+4 (n >= 1), got {depth!r}')
-    n = (depth - 4) // 6
+    n = int(depth - 4) // 6
     return ResNet(BasicBlock, [n] * 3, [w * width_factor for w in cifar_widths],
                   num_classes, version=2, stem='cifar', stem_channels=16)
 
 
-_models = {}
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows of a model besides its factory (timm's ``default_cfgs``).
+
+    ``input_shape`` is the ``(C, H, W)`` of the images the net was designed
+    for; it takes other sizes too (``min_size`` pixels and up) and infers ``C``
+    at its first call.  ``num_classes`` is the factory's default.
+    """
+    name: str
+    description: str
+    input_shape: tuple
+    num_classes: int
 
 
-def register_model(fn):
-    """Decorator: add a factory to the registry under its function name."""
-    if fn.__name__ in _models:
-        warnings.warn(f'model {fn.__name__!r} registered twice; the later one wins')
-    _models[fn.__name__] = fn
-    return fn
+_models = {}  # name -> factory
+_infos = {}   # name -> ModelInfo
+
+
+def _docstring(info, own_doc):
+    """The ``__doc__`` of a registered factory, made from its ``ModelInfo``."""
+    channels, height, width = info.input_shape
+    parts = [f'{info.description}.']
+    if own_doc:
+        parts.append(inspect.cleandoc(own_doc))
+    parts.append(f'``x : (N, {channels}, {height}, {width}) -> (N, num_classes)``, the input it '
+                 f'was designed for\n(others work too); ``model_info({info.name!r})`` holds '
+                 f'these facts.\n\nParameters\n----------\nnum_classes : int, default '
+                 f'{info.num_classes}')
+    return '\n\n'.join(parts)
+
+
+def register_model(*, description, input_shape, num_classes):
+    """Decorator: register a factory under its function name, with a ``ModelInfo``.
+
+    ``input_shape`` is ``(C, H, W)``, ``num_classes`` the factory's default.
+    The factory's ``__doc__`` is made from them (after its own docstring, if
+    any), so that ``help()`` says what it builds.
+    """
+    if not isinstance(input_shape, tuple) or len(input_shape) != 3:
+        raise ValueError(f'input_shape must be (C, H, W), got {input_shape!r}')
+    input_shape = tuple(check_int(n, 'input_shape', minimum=1) for n in input_shape)
+    num_classes = check_int(num_classes, 'num_classes', minimum=1)
+
+    def register(fn):
+        if fn.__name__ in _models:
+            warnings.warn(f'model {fn.__name__!r} registered twice; the later one wins')
+        info = ModelInfo(fn.__name__, description, input_shape, num_classes)
+        fn.__doc__ = _docstring(info, fn.__doc__)
+        _models[info.name], _infos[info.name] = fn, info
+        return fn
+    return register
 
 
 def list_models():
@@ -254,14 +301,51 @@ def check_model_name(name):
     return name
 
 
+def model_info(name):
+    """The ``ModelInfo`` of ``name``: description, input shape ``(C, H, W)``, default classes."""
+    return _infos[check_model_name(name)]
+
+
+def model_infos():
+    """The ``ModelInfo`` of every name of ``list_models()``, in the same order."""
+    return list(_infos.values())
+
+
 def get_model(name, **kwargs):
     """Build the net called ``name`` (see ``list_models()``); ``kwargs`` go to its factory."""
     return _models[check_model_name(name)](**kwargs)
 
 
-@register_model
+# family -> description (the fields of each member filled in), input shape
+# (C, H, W) its nets were designed for, default number of classes
+_IMAGENET, _CIFAR = (3, 224, 224), (3, 32, 32)
+_FAMILIES = {
+    'imagenet_v1': ('ResNet-{depth}, ImageNet (He et al. 2015)', _IMAGENET, 1000),
+    'imagenet_v2': ('ResNet-{depth} v2, pre-activation, ImageNet (He et al. 2016)',
+                    _IMAGENET, 1000),
+    'cifar_v1': ('ResNet-{depth}, CIFAR-10, option A shortcuts (He et al. 2015)', _CIFAR, 10),
+    'cifar_v2': ('ResNet-{depth} v2, CIFAR-10, {block}s, option B (He et al. 2016)', _CIFAR, 10),
+    'plain': ('ResNet-{depth} without shortcuts, CIFAR-10 (He et al. 2015)', _CIFAR, 10),
+    'wide': ('WRN-{depth}-{k}: ResNet-{depth} v2 {k}x wider, CIFAR-10 (Zagoruyko & Komodakis 2016)',
+             _CIFAR, 10),
+}
+
+
+def _register(family, **fields):
+    """``register_model`` with the description, input shape and classes of ``family``."""
+    description, input_shape, num_classes = _FAMILIES[family]
+    return register_model(description=description.format(**fields), input_shape=input_shape,
+                          num_classes=num_classes)
+
+
+# d2l's chapter traces ResNet-18 on a 1x1x224x224 batch, the size its
+# ImageNet stem was made for (a 7x7 map before the pool), and so do notebook 2
+# and `shapes`.  d2l trains it on Fashion-MNIST resized to 96x96 only to save
+# time (`load_data('fashion-mnist', image_size=96)` does the same).
+@register_model(description="d2l's ResNet-18 for Fashion-MNIST (Residual blocks, conv biases)",
+                input_shape=(1, 224, 224), num_classes=10)
 def resnet18(num_classes=10):
-    """d2l's ResNet-18: 7x7 stem and max pool, four ``resnet_block`` stages."""
+    """7x7 stem and max pool, four ``resnet_block`` stages (d2l, section 8.6)."""
     check_positive(num_classes=num_classes)
     net = SequentialResNet(num_halvings=5)
     with net.name_scope():
@@ -270,55 +354,55 @@ def resnet18(num_classes=10):
                 nn.MaxPool2D(pool_size=3, strides=2, padding=1))
         net.add(resnet_block(64, 2, first_block=True), resnet_block(128, 2),
                 resnet_block(256, 2), resnet_block(512, 2))
-        net.add(nn.GlobalAvgPool2D(), nn.Dense(num_classes))
+        net.add(nn.GlobalAvgPool2D(), nn.Dense(int(num_classes)))
     return net
 
 
-@register_model
+@_register('imagenet_v1', depth=18)
 def resnet18_v1(**kwargs): return resnet(18, 1, **kwargs)
-@register_model
+@_register('imagenet_v1', depth=34)
 def resnet34_v1(**kwargs): return resnet(34, 1, **kwargs)
-@register_model
+@_register('imagenet_v1', depth=50)
 def resnet50_v1(**kwargs): return resnet(50, 1, **kwargs)
-@register_model
+@_register('imagenet_v1', depth=101)
 def resnet101_v1(**kwargs): return resnet(101, 1, **kwargs)
-@register_model
+@_register('imagenet_v1', depth=152)
 def resnet152_v1(**kwargs): return resnet(152, 1, **kwargs)
-@register_model
+@_register('imagenet_v2', depth=18)
 def resnet18_v2(**kwargs): return resnet(18, 2, **kwargs)
-@register_model
+@_register('imagenet_v2', depth=34)
 def resnet34_v2(**kwargs): return resnet(34, 2, **kwargs)
-@register_model
+@_register('imagenet_v2', depth=50)
 def resnet50_v2(**kwargs): return resnet(50, 2, **kwargs)
-@register_model
+@_register('imagenet_v2', depth=101)
 def resnet101_v2(**kwargs): return resnet(101, 2, **kwargs)
-@register_model
+@_register('imagenet_v2', depth=152)
 def resnet152_v2(**kwargs): return resnet(152, 2, **kwargs)
-@register_model
+@_register('cifar_v1', depth=20)
 def cifar_resnet20_v1(**kwargs): return cifar_resnet(20, 1, **kwargs)
-@register_model
+@_register('cifar_v1', depth=32)
 def cifar_resnet32_v1(**kwargs): return cifar_resnet(32, 1, **kwargs)
-@register_model
+@_register('cifar_v1', depth=44)
 def cifar_resnet44_v1(**kwargs): return cifar_resnet(44, 1, **kwargs)
-@register_model
+@_register('cifar_v1', depth=56)
 def cifar_resnet56_v1(**kwargs): return cifar_resnet(56, 1, **kwargs)
-@register_model
+@_register('cifar_v1', depth=110)
 def cifar_resnet110_v1(**kwargs): return cifar_resnet(110, 1, **kwargs)
-@register_model
+@_register('cifar_v2', depth=56, block='basic block')
 def cifar_resnet56_v2(**kwargs): return cifar_resnet(56, 2, shortcut='B', **kwargs)
-@register_model
+@_register('cifar_v2', depth=110, block='basic block')
 def cifar_resnet110_v2(**kwargs): return cifar_resnet(110, 2, shortcut='B', **kwargs)
-@register_model
+@_register('cifar_v2', depth=164, block='bottleneck')
 def cifar_resnet164_v2(**kwargs): return cifar_resnet(164, 2, block=Bottleneck, shortcut='B', **kwargs)
-@register_model
+@_register('plain', depth=20)
 def cifar_plain20(**kwargs): return cifar_resnet(20, 1, shortcut=None, **kwargs)
-@register_model
+@_register('plain', depth=32)
 def cifar_plain32(**kwargs): return cifar_resnet(32, 1, shortcut=None, **kwargs)
-@register_model
+@_register('plain', depth=44)
 def cifar_plain44(**kwargs): return cifar_resnet(44, 1, shortcut=None, **kwargs)
-@register_model
+@_register('plain', depth=56)
 def cifar_plain56(**kwargs): return cifar_resnet(56, 1, shortcut=None, **kwargs)
-@register_model
+@_register('wide', depth=16, k=8)
 def cifar_wideresnet16_8(**kwargs): return wide_resnet(16, 8, **kwargs)
-@register_model
+@_register('wide', depth=28, k=10)
 def cifar_wideresnet28_10(**kwargs): return wide_resnet(28, 10, **kwargs)

@@ -19,6 +19,9 @@ counts added.  It runs one forward pass with forward hooks and returns a
     ------------------------------------------------------------------------------
     Total                        input (1, 1, 224, 224)  11,178,378  1,734,890,496
 
+``model_table()`` lists the registered models with their description, input
+shape, default classes and parameter count (``shapes --list-models`` prints it).
+
 Rows and names
 --------------
 Each row is a block, named by its path from the net, joined with ``/``
@@ -53,11 +56,11 @@ import mxnet as mx
 from mxnet import autograd
 from mxnet.gluon import nn
 
-from .blocks import check_positive
-from .models import check_input
+from .checks import check_positive
+from .models import check_input, get_model, model_infos
 
 __all__ = ['LayerRecord', 'LayerReport', 'layer_report', 'count_parameters',
-           'count_macs']
+           'count_macs', 'model_table']
 
 
 # Helpers
@@ -102,6 +105,28 @@ def _check_input_shape(input_shape):
         raise ValueError('input_shape must be a tuple of 4 positive integers '
                          f'(N, C, H, W), got {input_shape!r}')
     return tuple(int(n) for n in input_shape)
+
+
+def _zeros(shape, ctx=None):
+    """Zeros in the current array mode: ``mx.np`` after ``npx.set_np()``, else ``mx.nd``."""
+    return (mx.np if mx.util.is_np_array() else mx.nd).zeros(shape, ctx=ctx)
+
+
+def _format_table(header, rows, num_left, footer=None):
+    """Rows of strings in aligned columns, the first ``num_left`` to the left,
+    with a rule under ``header`` and, if there is a ``footer`` row, above it."""
+    table = [header] + rows + ([footer] if footer else [])
+    widths = [max(map(len, column)) for column in zip(*table)]
+
+    def line(row):
+        return '  '.join(f'{cell:<{width}}' if i < num_left else f'{cell:>{width}}'
+                         for i, (cell, width) in enumerate(zip(row, widths)))
+
+    rule = '-' * len(line(header))
+    lines = [line(header), rule] + [line(row) for row in rows]
+    if footer:
+        lines += [rule, line(footer)]
+    return '\n'.join(lines)
 
 
 def _descendants(block):
@@ -183,14 +208,7 @@ class LayerReport:
                  f'{self.total_params:,}', f'{self.total_macs:,}')
         rows = [(r.name, r.kind, str(r.output_shape), f'{r.params:,}', f'{r.macs:,}')
                 for r in self.records]
-        widths = [max(map(len, column)) for column in zip(header, total, *rows)]
-
-        def line(row):
-            return '  '.join(f'{cell:<{width}}' if i < 2 else f'{cell:>{width}}'
-                             for i, (cell, width) in enumerate(zip(row, widths)))
-
-        rule = '-' * len(line(header))
-        return '\n'.join([line(header), rule] + [line(r) for r in rows] + [rule, line(total)])
+        return _format_table(header, rows, num_left=2, footer=total)
 
 
 def layer_report(net, input_shape, depth=None):
@@ -230,6 +248,7 @@ def layer_report(net, input_shape, depth=None):
     input_shape = _check_input_shape(input_shape)
     if depth is not None:
         check_positive(depth=depth)
+        depth = int(depth)
     if hasattr(net, 'min_size'):
         check_input(net, input_shape)
     _initialize_missing(net)
@@ -260,8 +279,7 @@ def layer_report(net, input_shape, depth=None):
             handles += [b.register_forward_hook(add_macs(index))
                         for b in _descendants(row) if isinstance(b, (nn.Conv2D, nn.Dense))]
             handles.append(row.register_forward_hook(record(index, name)))
-        array = mx.np if mx.util.is_np_array() else mx.nd
-        X = array.zeros(input_shape, ctx=_context(net))
+        X = _zeros(input_shape, ctx=_context(net))
         with autograd.pause(train_mode=False):
             net(X)
         mx.nd.waitall()  # MXNet runs ops asynchronously: raise their errors here
@@ -273,3 +291,21 @@ def layer_report(net, input_shape, depth=None):
             block._clear_cached_op()  # the next call traces the graph afresh
     return LayerReport(records, input_shape, count_parameters(net),
                        sum(r.macs for r in records))
+
+
+def model_table():
+    """A table of the registered models: name, description, input shape
+    ``(C, H, W)``, default number of classes and trainable parameters.
+
+    The parameters are counted from shapes inferred on a symbolic graph
+    (``HybridBlock.infer_shape``): no weights are allocated, so all the nets
+    take about a second.  ``models.model_infos()`` gives the other columns as data.
+    """
+    rows = []
+    for info in model_infos():
+        net = get_model(info.name)
+        net.infer_shape(_zeros((1,) + info.input_shape))
+        rows.append((info.name, info.description, str(info.input_shape),
+                     f'{info.num_classes:,}', f'{count_parameters(net):,}'))
+    header = ('Model', 'Description', 'Input (C, H, W)', 'Classes', 'Params')
+    return _format_table(header, rows, num_left=3)

@@ -53,3 +53,11 @@ def max_difference(first, second):
         return max(max_difference(first[name], second[name]) for name in first)
     as_numpy = lambda a: a.asnumpy() if hasattr(a, 'asnumpy') else np.asarray(a)
     return float(np.abs(as_numpy(first) - as_numpy(second)).max())
+
+
+def all_blocks(net):
+    """``net`` and every block below it, found by Gluon's own ``Block.apply``
+    (not ``report._descendants``: tests of the report check that function's work)."""
+    blocks = []
+    net.apply(blocks.append)
+    return blocks

@@ -9,8 +9,10 @@ import pytest
 from mxnet import autograd, gluon, nd
 from mxnet.gluon import nn
 
+from conftest import all_blocks, count_trainable, numpy_mode
 from gluon_resnet import BasicBlock, Residual, get_model, list_models, resnet18
-from gluon_resnet.report import count_parameters, layer_report
+from gluon_resnet.models import model_info
+from gluon_resnet.report import count_parameters, layer_report, model_table
 
 COLUMNS = ['name', 'kind', 'output_shape', 'params', 'macs']
 
@@ -18,16 +20,6 @@ COLUMNS = ['name', 'kind', 'output_shape', 'params', 'macs']
 def conv_out(size, kernel, stride, padding):
     """Output side of a conv or pooling window: floor((n + 2p - k) / s) + 1."""
     return (size + 2 * padding - kernel) // stride + 1
-
-
-def trainable_size(net):
-    return sum(p.data().size for p in net.collect_params().values() if p.grad_req != 'null')
-
-
-def all_blocks(block):
-    yield block
-    for child in block._children.values():
-        yield from all_blocks(child)
 
 
 def trained_net(name='cifar_resnet20_v1'):
@@ -109,7 +101,7 @@ def test_leaf_rows_of_a_block_list_convs_bns_and_shortcut():
 def test_totals_equal_parameter_sum_and_mxnet_summary(name, capsys):
     net = get_model(name)
     report = layer_report(net, (1, 3, 32, 32), depth=1)
-    assert report.total_params == count_parameters(net) == trainable_size(net)
+    assert report.total_params == count_parameters(net) == count_trainable(net)
     assert sum(r.params for r in report.records) == report.total_params
     assert sum(r.macs for r in report.records) == report.total_macs
     capsys.readouterr()
@@ -179,16 +171,13 @@ def test_hybridized_net_gives_same_rows_and_stays_hybridized():
 
 def test_numpy_mode_gives_same_rows():
     legacy = layer_report(get_model('cifar_resnet20_v1'), (1, 3, 32, 32))
-    mx.npx.set_np()
-    try:
+    with numpy_mode():
         net = get_model('cifar_resnet20_v1')
         assert layer_report(net, (1, 3, 32, 32)).records == legacy.records
         net.hybridize()
         net(mx.np.zeros((1, 3, 32, 32)))
         assert layer_report(net, (1, 3, 32, 32)).records == legacy.records
         assert net._active
-    finally:
-        mx.npx.reset_np()
 
 
 def test_batchnorm_running_stats_unchanged():
@@ -213,10 +202,17 @@ def test_bad_input_shape(input_shape):
         layer_report(get_model('cifar_resnet20_v1'), input_shape)
 
 
-@pytest.mark.parametrize('depth', [0, -1, 1.5])
+@pytest.mark.parametrize('depth', [0, -1, 1.5, True])
 def test_bad_depth(depth):
     with pytest.raises(ValueError, match='depth must be a positive integer'):
         layer_report(get_model('cifar_resnet20_v1'), (1, 3, 32, 32), depth)
+
+
+def test_numpy_integer_depth_and_shape():
+    expected = layer_report(get_model('cifar_resnet20_v1'), (1, 3, 32, 32), depth=1)
+    got = layer_report(get_model('cifar_resnet20_v1'), tuple(np.array([1, 3, 32, 32])),
+                       depth=np.int64(1))
+    assert got.records == expected.records and got.input_shape == (1, 3, 32, 32)
 
 
 def test_net_errors_come_before_hooks():
@@ -281,12 +277,25 @@ def test_cli_prints_the_table():
     assert rows['Total'].split()[-2:] == ['11,178,378', '1,734,890,496']
 
 
+@pytest.mark.parametrize('name', ['cifar_resnet20_v1', 'resnet18_v2'])
+def test_cli_defaults_to_the_models_input_shape(name):
+    result = shapes('--model', name, '--depth', '1')
+    assert result.returncode == 0, result.stderr
+    total = result.stdout.splitlines()[-1]
+    assert f'input {(1,) + model_info(name).input_shape}' in total
+    report = layer_report(get_model(name), (1,) + model_info(name).input_shape, depth=1)
+    assert total == str(report).splitlines()[-1]
+
+
 @pytest.mark.parametrize('args, message', [
     (['--model', 'resnet19'], "unknown model 'resnet19'; did you mean resnet18"),
     (['--input-shape', '1,3,x,32'], 'expected 4 comma-separated positive integers N,C,H,W, got'),
     (['--input-shape', '1,3,32'], 'expected 4 comma-separated positive integers N,C,H,W, got'),
     (['--input-shape', '1,1,8,8'], 'needs images of at least 17x17 pixels'),
+    (['--input-shape', '1,3,32\n32'], r"got '1,3,32\n32'"),
     (['--depth', '0'], 'expected a positive integer'),
+    (['--depth', 'True'], 'expected a positive integer'),
+    (['--dep', '1'], 'unrecognized arguments: --dep 1'),  # no abbreviations
 ])
 def test_cli_errors_are_one_line(args, message):
     result = shapes(*args)
@@ -296,8 +305,27 @@ def test_cli_errors_are_one_line(args, message):
     assert 'Traceback' not in result.stderr
 
 
+def test_model_table_rows_and_counts():
+    lines = model_table().splitlines()
+    assert lines[0].split() == ['Model', 'Description', 'Input', '(C,', 'H,', 'W)', 'Classes',
+                                'Params']
+    assert set(lines[1]) == {'-'} and len(set(map(len, lines))) == 1
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert list(rows) == list_models()
+    # counted from inferred shapes, as `layer_report` counts an initialized net
+    for name, classes, params in [('resnet18', '10', '11,178,378'),
+                                  ('resnet18_v1', '1,000', '11,689,512'),
+                                  ('cifar_resnet164_v2', '10', '1,703,258')]:
+        info = model_info(name)
+        assert re.fullmatch(f'{name} +{re.escape(info.description)} +'
+                            f'{re.escape(str(info.input_shape))} +{classes} +{params}', rows[name])
+        report = layer_report(get_model(name), (1,) + info.input_shape, depth=1)
+        assert f'{report.total_params:,}' == params
+
+
 def test_cli_lists_models_and_helps():
     result = shapes('--list-models')
-    assert result.returncode == 0 and result.stdout.split() == list_models()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == model_table() + '\n'
     result = shapes('--help')
-    assert result.returncode == 0 and '--input-shape 1,3,224,224' in result.stdout
+    assert result.returncode == 0 and '--input-shape 1,1,96,96' in result.stdout
