@@ -152,8 +152,22 @@ def _scalar(x):
 
 
 def _num_correct(y_hat, y):
-    """Correct predictions in ``y_hat : (N, num_classes)`` for labels ``y : (N,)``."""
-    return round(_scalar((y_hat.argmax(axis=1).astype(y.dtype) == y).astype('float32').sum()))
+    """Correct predictions in ``y_hat : (N, num_classes)`` for labels ``y : (N,)``,
+    as a one-element array on ``y_hat``'s device (not waited for)."""
+    return (y_hat.argmax(axis=1).astype(y.dtype) == y).astype('float32').sum()
+
+
+def _lagging(values):
+    """Yield the items of ``values`` one step late, so the work that computes
+    item k+1 is already queued when the caller waits for item k: MXNet's
+    engine then runs it while Python prepares the next batch."""
+    previous = None
+    for value in values:
+        if previous is not None:
+            yield previous
+        previous = value
+    if previous is not None:
+        yield previous
 
 
 def _targets(y, num_classes, label_smoothing):
@@ -236,11 +250,16 @@ def evaluate_accuracy(net, data_iter, ctx=None):
     """Fraction of the images of ``data_iter`` that ``net`` classifies right;
     batches are split over ``ctx`` (default: the devices of the net)."""
     ctx = ctx or next(iter(net.collect_params().values())).list_ctx()
+
+    def batch_counts():
+        for X, y in data_iter:
+            Xs, ys = _split(X, y, ctx[:len(X)])  # a last small batch may leave devices idle
+            yield [_num_correct(net(X_), y_) for X_, y_ in zip(Xs, ys)], len(y)
+
     correct = total = 0
-    for X, y in data_iter:
-        Xs, ys = _split(X, y, ctx[:len(X)])  # a last small batch may leave devices idle
-        correct += sum(_num_correct(net(X_), y_) for X_, y_ in zip(Xs, ys))
-        total += len(y)
+    for counts, size in _lagging(batch_counts()):
+        correct += sum(round(_scalar(c)) for c in counts)
+        total += size
     if not total:
         raise ValueError('test_iter yielded no images: expected at least one batch')
     return correct / total
@@ -306,8 +325,9 @@ def _check_labels(y, num_classes):
 
 def _train_step(setup, X, y, check=False):
     """Forward and backward pass of the batch ``X``, ``y``, split over the
-    devices; returns the summed loss and the number of correct predictions.
-    ``check``: check the labels against the net's outputs (``fit``'s first step)."""
+    devices; returns per device the summed loss and the number of correct
+    predictions, one-element arrays not waited for.  ``check``: check the
+    labels against the net's outputs first (``fit``'s first step)."""
     Xs, ys = _split(X, y, setup.ctx)
     smoothing = setup.settings['label_smoothing']
     with autograd.record():
@@ -321,37 +341,52 @@ def _train_step(setup, X, y, check=False):
                 autograd.backward(scaled)
     if not setup.amp:
         autograd.backward(losses)
-    return (sum(_scalar(l.sum()) for l in losses),
-            sum(_num_correct(y_hat, y_) for y_hat, y_ in zip(outputs, ys)))
+    return ([l.sum() for l in losses],
+            [_num_correct(y_hat, y_) for y_hat, y_ in zip(outputs, ys)])
 
 
 def _train_epoch(setup, train_iter, state, progress, stop):
     """Train on the batches of epoch ``state['epoch']`` from ``state['batch']``
-    on, adding to ``state['sums']``, until the epoch ends or ``stop`` is signalled."""
-    epoch, sums, seed = state['epoch'], state['sums'], setup.settings['seed']
+    on, adding to ``state['sums']``, until the epoch ends or ``stop`` is signalled.
+
+    Python reads a step's loss one step late (``_lagging``), so preparing the
+    next batch overlaps this one's compute; a non-finite loss is still found
+    at its own step, before anything is saved."""
+    epoch, sums = state['epoch'], state['sums']
     progress.start_epoch(epoch, state['batch'])
     tick = time.perf_counter()
-    for batch in _batches(train_iter, epoch, state['batch']):
-        X, y = _check_batch(batch) if not setup.checked else batch
-        lr = setup.lr_at(epoch, state['batch'])
-        setup.trainer.set_learning_rate(lr)
-        mx.random.seed(_step_seed(seed, epoch, state['batch']))
-        loss_sum, correct = _train_step(setup, X, y, check=not setup.checked)
-        setup.checked = True
-        if not math.isfinite(loss_sum):  # checked before the update spoils the net
-            raise NonFiniteLoss.at(loss_sum / len(X), epoch, state['batch'], setup.num_batches,
-                                   lr, setup.run)
-        setup.trainer.step(len(X))
-        state['batch'] += 1
+    for batch, lr, size, losses, corrects in _lagging(_queued_steps(setup, train_iter, state,
+                                                                    stop)):
+        loss_sum = sum(_scalar(l) for l in losses)
+        if not math.isfinite(loss_sum):  # found before the update is saved anywhere
+            raise NonFiniteLoss.at(loss_sum / size, epoch, batch, setup.num_batches, lr,
+                                   setup.run)
+        state['batch'] = batch + 1
         sums['loss'] += loss_sum
-        sums['correct'] += correct
-        sums['images'] += len(X)
+        sums['correct'] += sum(round(_scalar(c)) for c in corrects)
+        sums['images'] += size
         sums['seconds'] += time.perf_counter() - tick
         tick = time.perf_counter()
         progress.step(state['batch'], sums)
-        if stop.signal:
-            break
     progress.close_bar()
+
+
+def _queued_steps(setup, train_iter, state, stop):
+    """Queue the training steps of the epoch from ``state['batch']`` on, one per
+    batch, until ``stop`` is signalled; yields ``(batch, lr, images, losses,
+    corrects)`` per step, the last two on the devices (see ``_train_step``)."""
+    epoch, seed = state['epoch'], setup.settings['seed']
+    for batch, data in enumerate(_batches(train_iter, epoch, state['batch']), state['batch']):
+        X, y = _check_batch(data) if not setup.checked else data
+        lr = setup.lr_at(epoch, batch)
+        setup.trainer.set_learning_rate(lr)
+        mx.random.seed(_step_seed(seed, epoch, batch))
+        losses, corrects = _train_step(setup, X, y, check=not setup.checked)
+        setup.checked = True
+        setup.trainer.step(len(X))
+        yield batch, lr, len(X), losses, corrects
+        if stop.signal:
+            return
 
 
 def _end_epoch(setup, test_iter, state, progress):
