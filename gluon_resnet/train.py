@@ -33,6 +33,7 @@ from .checkpoint import RunDir, read_config
 from .data import DATASETS, load_data
 from .devices import get_ctx
 from .models import check_input, check_model_name, get_model
+from .report import training_bytes
 from .training import Interrupted, NonFiniteLoss, SCHEDULES, check_amp, check_settings, fit
 
 PROG = 'python -m gluon_resnet.train'
@@ -106,6 +107,26 @@ def given_flags(parser, argv):
     names = vars(parser.parse_args(argv))
     given = parser.parse_args(argv, argparse.Namespace(**dict.fromkeys(names, unset)))
     return {name: value for name, value in vars(given).items() if value is not unset}
+
+
+def available_bytes():
+    """Memory the system can give this process without swapping (Linux; else None)."""
+    try:
+        with open('/proc/meminfo') as file:
+            fields = dict(line.split(':', 1) for line in file)
+        return int(fields['MemAvailable'].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def check_memory(net, shape):
+    """Raise ``ValueError`` if training ``net`` on batches of ``shape`` cannot
+    fit in the memory available (the system would kill the run instead)."""
+    needed, available = training_bytes(net, shape), available_bytes()
+    if available is not None and needed > available:
+        raise ValueError(f'training on batches of shape {shape} needs at least '
+                         f'{needed / 1e9:.1f} GB, this machine has {available / 1e9:.1f} GB '
+                         'available: use a smaller --batch-size or --image-size')
 
 
 def check_recorded(parser, recorded, source):
@@ -193,6 +214,7 @@ def main(argv=None):
                                             args.data_dir, seed=args.seed)
     net = get_model(args.model, num_classes=info.num_classes)
     check_input(net, (args.batch_size, *info.image_shape))  # e.g. too small for the model
+    check_memory(net, (args.batch_size, *info.image_shape))
     if not args.resume:
         run_dir.data = info
         run_dir.start()

@@ -12,7 +12,7 @@ from mxnet.gluon import nn
 from conftest import all_blocks, count_trainable, numpy_mode
 from gluon_resnet import BasicBlock, Residual, get_model, list_models, resnet18
 from gluon_resnet.models import model_info
-from gluon_resnet.report import count_parameters, layer_report, model_table
+from gluon_resnet.report import count_parameters, layer_report, model_table, training_bytes
 
 COLUMNS = ['name', 'kind', 'output_shape', 'params', 'macs']
 
@@ -329,3 +329,21 @@ def test_cli_lists_models_and_helps():
     assert result.stdout == model_table() + '\n'
     result = shapes('--help')
     assert result.returncode == 0 and '--input-shape 1,1,96,96' in result.stdout
+
+
+def test_training_bytes_by_hand():
+    """Outputs of the symbolic graph (input 2x4, weight 3x4, bias 3, output 2x3:
+    29 numbers) plus 3 copies of the 15 parameters, 4 bytes each."""
+    net = nn.HybridSequential()
+    net.add(nn.Dense(3, in_units=4))
+    assert training_bytes(net, (2, 4)) == 4 * (29 + 3 * 15)
+
+
+def test_huge_input_is_refused_before_any_allocation():
+    result = subprocess.run([sys.executable, '-m', 'gluon_resnet.shapes', '--input-shape',
+                             '1,1,20000,20000'], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert result.stderr.strip() == (
+        'python -m gluon_resnet.shapes: error: SequentialResNet on a batch of shape (1, 1, 20000, '
+        '20000) makes its first conv output 6,400,000,000 numbers: MXNet 1.9.1 holds at most '
+        '2,147,483,647 (2^31 - 1) in one tensor; use fewer or smaller images')

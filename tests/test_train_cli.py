@@ -363,3 +363,15 @@ def test_ctrl_c_while_importing_prints_no_traceback():
     assert process.returncode in (0, 130) and 'Traceback' not in stderr, stderr
     if process.returncode == 130:
         assert stderr.strip() == 'aborted'
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--image-size', '6000'], r'first conv output 36,864,000,000 numbers: MXNet 1.9.1 holds at '
+                               r'most 2,147,483,647'),
+    (['--image-size', '1000'], r'training on batches of shape \(64, 1, 1000, 1000\) needs at '
+                               r'least \d+\.\d GB, this machine has \d+\.\d GB available'),
+])
+def test_sizes_that_cannot_work_are_refused_before_allocating(tmp_path, argv, message):
+    result = cli(*argv, '--out', str(tmp_path / 'run'))
+    assert_one_line_error(result, message)
+    assert not (tmp_path / 'run').exists()
