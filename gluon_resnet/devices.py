@@ -67,18 +67,31 @@ def parse_ctx(text):
     ``cpu:0,1`` runs two data-parallel replicas on the CPU, which tests use to
     check multi-device training without GPUs.  Raises ``ValueError``.
     """
+    def error(reason='expected cpu, gpu, or a kind and ids such as gpu:0,1'):
+        return ValueError(f'bad device list {text!r}: {reason}')
+
+    if not isinstance(text, str):
+        raise error()
     kind, colon, ids = text.strip().lower().partition(':')
-    error = ValueError(f"bad device list {text!r}: expected cpu, gpu, or a kind and ids "
-                       "such as gpu:0,1")
     if kind not in ('cpu', 'gpu'):
-        raise error
+        raise error()
     try:
         device_ids = [int(i) for i in ids.split(',')] if colon else [0]
     except ValueError:
-        raise error from None
-    if min(device_ids) < 0 or len(set(device_ids)) != len(device_ids):
-        raise error
+        raise error() from None
+    negative = [i for i in device_ids if i < 0]
+    if negative:
+        raise error(f'device ids must be 0 or more, got {negative[0]}')
+    repeated = _repeated(device_ids)
+    if repeated:
+        raise error(f'device ids repeat: {", ".join(map(str, repeated))}')
     return [mx.Context(kind, i) for i in device_ids]
+
+
+def _repeated(items):
+    """The items that occur more than once in the list ``items``, in order of first occurrence."""
+    return [item for i, item in enumerate(items)
+            if items.count(item) > 1 and items.index(item) == i]
 
 
 def default_ctx():
@@ -113,15 +126,28 @@ def check_ctx(ctx):
 
 def get_ctx(ctx=None):
     """The contexts to train on, checked: from ``None`` (default device), a
-    ``parse_ctx`` string, one ``mx.Context`` or a list of them."""
+    ``parse_ctx`` string, one ``mx.Context`` or a list or tuple of them.
+    Anything else, or a device twice, raises ``ValueError``."""
+    expected = ("None, a device string such as 'cpu' or 'gpu:0,1', an mx.Context, "
+                "or a list or tuple of mx.Context")
     if ctx is None:
         ctx = default_ctx()
     elif isinstance(ctx, str):
         ctx = parse_ctx(ctx)
     elif isinstance(ctx, mx.Context):
         ctx = [ctx]
+    elif isinstance(ctx, (list, tuple)):
+        others = [c for c in ctx if not isinstance(c, mx.Context)]
+        if others:
+            raise ValueError(f'ctx must be {expected}; got a {type(ctx).__name__} holding '
+                             f'{others[0]!r}')
+    else:
+        raise ValueError(f'ctx must be {expected}; got {ctx!r}')
     ctx = list(ctx)
     if not ctx:
         raise ValueError('expected at least one device, got an empty list')
+    repeated = _repeated(ctx)
+    if repeated:
+        raise ValueError(f'devices repeat: {", ".join(map(str, repeated))}')
     check_ctx(ctx)
     return ctx

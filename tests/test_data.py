@@ -202,19 +202,45 @@ def test_subsets_are_balanced_and_deterministic():
 
 # ---------------------------------------------------------------- Fashion-MNIST
 
-def test_fashion_mnist_from_debian_package(tmp_path):
-    debian = Path(data.DEBIAN_FASHION_MNIST_DIR)
-    if not debian.is_dir():
-        pytest.fail(f'{debian} is missing: run `apt-get install dataset-fashion-mnist`')
-    dataset = data.load_dataset('fashion-mnist', data_dir=tmp_path)
+def idx_checksums(dataset):
+    """``{file name: sha256}`` of the decompressed official files, rebuilt from
+    the decoded arrays of a Fashion-MNIST ``dataset``."""
+    arrays = {'train-images-idx3-ubyte.gz': idx_bytes(dataset.train_images[:, 0], 2051),
+              'train-labels-idx1-ubyte.gz': idx_bytes(dataset.train_labels, 2049),
+              't10k-images-idx3-ubyte.gz': idx_bytes(dataset.test_images[:, 0], 2051),
+              't10k-labels-idx1-ubyte.gz': idx_bytes(dataset.test_labels, 2049)}
+    return {name: hashlib.sha256(content).hexdigest() for name, content in arrays.items()}
+
+
+def test_fashion_mnist_as_the_loader_finds_it():
+    """The real Fashion-MNIST wherever ``load_dataset`` finds it by default:
+    the data dir, else Debian's package, else a download into the data dir."""
+    dataset = data.load_dataset('fashion-mnist')
     assert dataset.train_images.shape == (60000, 1, 28, 28)
     assert dataset.test_images.shape == (10000, 1, 28, 28)
+    assert dataset.train_images.dtype == np.uint8 and dataset.train_labels.dtype == np.int32
     np.testing.assert_array_equal(np.bincount(dataset.train_labels), [6000] * 10)
     np.testing.assert_array_equal(np.bincount(dataset.test_labels), [1000] * 10)
     assert dataset.info.classes[0] == 't-shirt' and dataset.info.classes[9] == 'ankle boot'
+    # decoded without a byte lost: the arrays are the official files again
+    assert idx_checksums(dataset) == {file.name: file.checksum
+                                      for file in data.DATASETS_BY_NAME['fashion-mnist'].files}
+
+
+def test_fashion_mnist_from_debian_package(tmp_path):
+    """Debian's ``dataset-fashion-mnist`` holds the official files and is read
+    in place. Elsewhere this is skipped: the same data is checked through the
+    loader by ``test_fashion_mnist_as_the_loader_finds_it``."""
+    debian = Path(datasets.DEBIAN_FASHION_MNIST_DIR)
+    if not debian.is_dir():
+        pytest.skip(f'{debian} does not exist: the Debian package dataset-fashion-mnist is '
+                    'not installed (the data is tested through the loader instead)')
     for expected in data.DATASETS_BY_NAME['fashion-mnist'].files:
         with gzip.open(debian / expected.name) as file:
             assert hashlib.sha256(file.read()).hexdigest() == expected.checksum
+    dataset = data.load_dataset('fashion-mnist', data_dir=tmp_path)
+    assert idx_checksums(dataset) == {file.name: file.checksum
+                                      for file in data.DATASETS_BY_NAME['fashion-mnist'].files}
     assert not any(tmp_path.iterdir())  # nothing downloaded or copied
 
 

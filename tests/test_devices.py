@@ -30,6 +30,40 @@ def test_parse_ctx_rejects(text):
         devices.parse_ctx(text)
 
 
+@pytest.mark.parametrize('text, reason', [
+    ('cpu:0,0', 'device ids repeat: 0'),
+    ('gpu:1,2,1,2', 'device ids repeat: 1, 2'),
+    ('gpu:0,-1', 'device ids must be 0 or more, got -1'),
+    ('tpu', 'expected cpu, gpu, or a kind and ids such as gpu:0,1'),
+])
+def test_parse_ctx_says_why(text, reason):
+    with pytest.raises(ValueError) as error:
+        devices.get_ctx(text)
+    assert str(error.value) == f'bad device list {text!r}: {reason}'
+
+
+@pytest.mark.parametrize('ctx, got', [
+    (5, 'got 5'),
+    (1.5, 'got 1.5'),
+    (True, 'got True'),
+    (b'cpu', "got b'cpu'"),
+    ({mx.cpu()}, r'got \{cpu\(0\)\}'),
+    ([mx.cpu(), 'gpu'], "got a list holding 'gpu'"),
+    ((mx.cpu(), 0), 'got a tuple holding 0'),
+])
+def test_get_ctx_rejects_other_types(ctx, got):
+    with pytest.raises(ValueError, match=r"^ctx must be None, a device string such as 'cpu' or "
+                                         r"'gpu:0,1', an mx.Context, or a list or tuple of "
+                                         r'mx.Context; ' + got + '$'):
+        devices.get_ctx(ctx)
+
+
+def test_get_ctx_takes_a_tuple_and_refuses_repeats():
+    assert devices.get_ctx((mx.cpu(0), mx.cpu(1))) == [mx.cpu(0), mx.cpu(1)]
+    with pytest.raises(ValueError, match=r'^devices repeat: cpu\(1\)$'):
+        devices.get_ctx([mx.cpu(1), mx.cpu(0), mx.cpu(1)])
+
+
 def test_this_machine_is_the_cpu_build():
     assert not devices.cuda_build()
     assert devices.num_gpus() == 0
