@@ -17,10 +17,11 @@ from .report import count_parameters, layer_report
 from .data import DATASETS, load_data, load_dataset
 from .devices import get_ctx
 from .training import evaluate_accuracy, fit, load_checkpoint
+from .predict import predict  # the function: the tool stays `python -m gluon_resnet.predict`
 
 __version__ = '0.1.0'
 
 __all__ = ['Residual', 'resnet_block', 'BasicBlock', 'Bottleneck', 'ZeroPadShortcut', 'ResNet',
            'get_model', 'initialize', 'list_models', 'model_info', 'model_infos', 'resnet18', 'count_parameters', 'layer_report', 'DATASETS',
            'load_data', 'load_dataset', 'get_ctx', 'evaluate_accuracy', 'fit', 'load_checkpoint',
-           'NUM_THREADS']
+           'predict', 'NUM_THREADS']

@@ -8,6 +8,9 @@ hybridization, oneDNN on and off and 1 and 2 threads, because another
 machine's kernels change the last digits and a short run amplifies them.
 """
 import contextlib
+import os
+import subprocess
+import sys
 
 import mxnet as mx
 import numpy as np
@@ -61,3 +64,40 @@ def all_blocks(net):
     blocks = []
     net.apply(blocks.append)
     return blocks
+
+
+# Command-line tools
+
+# Tests run as root, who reads and writes anything: without these two
+# capabilities the permission bits apply to root too.
+WITHOUT_ROOT_OVERRIDE = ['setpriv', '--bounding-set=-dac_override,-dac_read_search']
+
+
+def python_m(module, *args, prefix=(), **kwargs):
+    """Run ``python -m module args`` in a subprocess with one CPU thread (the
+    other tests share the machine), after the command ``prefix`` if given."""
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    return subprocess.run([*prefix, sys.executable, '-m', module, *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def cli_error(main, prog, argv, capsys, code=2):
+    """The error that ``main(argv)`` says under ``_cli.run`` (without ``prog: error: ``),
+    checked to be one line on stderr, after the thread notice, with exit ``code``."""
+    from gluon_resnet._cli import run
+    with pytest.raises(SystemExit) as exit_info:
+        run(lambda: main([*map(str, argv)]), prog)
+    assert exit_info.value.code == code
+    stderr = capsys.readouterr().err
+    notice, error, *more = stderr.splitlines()
+    assert notice.startswith('using ') and not more and 'Traceback' not in stderr
+    assert error.startswith(f'{prog}: error: ')
+    return error[len(f'{prog}: error: '):]
+
+
+def train_digits_run(out):
+    """A finished one-epoch run of CIFAR ResNet-20 on the digits at 16x16 in ``out``."""
+    result = python_m('gluon_resnet.train', '--model', 'cifar_resnet20_v1', '--image-size', 16,
+                      '--epochs', 1, '--out', out)
+    assert result.returncode == 0, result.stderr
+    return str(out)

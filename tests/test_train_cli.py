@@ -14,7 +14,7 @@ import time
 import pytest
 
 from gluon_resnet import train
-from gluon_resnet._cli import run
+from conftest import WITHOUT_ROOT_OVERRIDE, cli_error, python_m
 from gluon_resnet.data import load_data
 from gluon_resnet.training import load_checkpoint
 
@@ -23,12 +23,9 @@ EPOCH_LINE = re.compile(r'^epoch (\d+)/(\d+)  loss \d+\.\d{3}  train acc [01]\.\
                         r'test acc [01]\.\d{3}  \d+ img/s$')
 
 
-def cli(*args, prefix=(), **kwargs):
-    """Run the CLI in a subprocess (one CPU thread, as the other tests share the
-    machine), after the command ``prefix`` if given."""
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    return subprocess.run([*prefix, sys.executable, '-m', 'gluon_resnet.train', *args], env=env,
-                          capture_output=True, text=True, timeout=120, **kwargs)
+def cli(*args, **kwargs):
+    """Run the CLI in a subprocess (``conftest.python_m``)."""
+    return python_m('gluon_resnet.train', *args, **kwargs)
 
 
 def metrics(run_dir, *keys):
@@ -85,13 +82,7 @@ def test_default_out_is_under_runs(tmp_path):
 
 def check_error(argv, message, capsys):
     """``argv`` fails with exit code 2 and one line on stderr matching ``message``."""
-    with pytest.raises(SystemExit) as exit_info:
-        run(lambda: train.main(argv), train.PROG)
-    assert exit_info.value.code == 2
-    stderr = capsys.readouterr().err
-    notice, error, *more = stderr.splitlines()
-    assert notice.startswith('using ') and not more and 'Traceback' not in stderr
-    assert error.startswith(f'{train.PROG}: error: ')
+    error = cli_error(train.main, train.PROG, argv, capsys)
     assert re.search(message, error), error
 
 
@@ -215,11 +206,6 @@ def test_signal_saves_and_resume_equals_an_unbroken_run(tmp_path, signum, unbrok
 
 
 # What a new user runs into: every expected failure is one line and exit 2
-
-# Tests run as root, who reads and writes anything: without these two
-# capabilities the permission bits apply to root too.
-WITHOUT_ROOT_OVERRIDE = ['setpriv', '--bounding-set=-dac_override,-dac_read_search']
-
 
 def assert_one_line_error(result, message):
     """Exit code 2, and one error line on stderr (after the thread notice) matching ``message``."""

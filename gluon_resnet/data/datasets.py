@@ -108,7 +108,9 @@ class DatasetRecord:
     depend on the options. ``image_size``: the side ``load_data`` resizes to
     by default, ``None`` for the native size. ``flip``: whether a mirrored
     image still shows its class. ``files``: what ``read`` may download, a
-    tuple of ``DataFile``.
+    tuple of ``DataFile``.  ``native_size``: ``(H, W)`` of its images
+    (``None``: any); ``pixel_max``: a raw pixel's largest value, which an
+    8-bit image's 255 stands for when a photo is classified (``predict``).
     """
     name: str
     read: Callable
@@ -116,6 +118,8 @@ class DatasetRecord:
     image_size: Optional[int]
     flip: bool
     files: tuple = ()
+    native_size: Optional[tuple] = None
+    pixel_max: int = 255
 
     def file(self, name):
         """The ``DataFile`` called ``name``."""
@@ -409,12 +413,13 @@ def _save_response(response, part, start, label):
 DATASETS_BY_NAME = {record.name: record for record in (
     DatasetRecord('digits', _read_digits, classes=tuple('0123456789'),
                   image_size=32,  # 8x8 is too small for ResNet-18
-                  flip=False),  # a mirrored digit is no longer that digit
+                  flip=False,  # a mirrored digit is no longer that digit
+                  native_size=(8, 8), pixel_max=16),  # scikit-learn's digits: 0..16
     DatasetRecord(
         'fashion-mnist', _read_fashion_mnist,
         classes=('t-shirt', 'trouser', 'pullover', 'dress', 'coat',
                  'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot'),
-        image_size=28, flip=True,
+        image_size=28, flip=True, native_size=(28, 28),
         # sha256 of the *decompressed* IDX bytes, because Debian recompresses
         # the official .gz files (same content, different .gz bytes).
         files=tuple(DataFile(name, FASHION_MNIST_URL + name, sha256) for name, sha256 in (
@@ -430,7 +435,7 @@ DATASETS_BY_NAME = {record.name: record for record in (
         'cifar10', _read_cifar10,
         classes=('airplane', 'automobile', 'bird', 'cat', 'deer',
                  'dog', 'frog', 'horse', 'ship', 'truck'),  # as batches.meta.txt, which is read
-        image_size=32, flip=True,
+        image_size=32, flip=True, native_size=(32, 32),
         # md5 of the archive, the only digest its authors publish.
         files=(DataFile(CIFAR10_ARCHIVE, 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
                         'c32a1d4ab5d03f1284b67883e8d87530'),)),
