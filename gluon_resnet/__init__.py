@@ -11,17 +11,19 @@ from ._threads import NUM_THREADS  # before mxnet is imported
 if sys.argv[:1] == ['-m']:  # imported by `python -m gluon_resnet.<tool>`: Ctrl-C while
     from ._cli import abort_handler  # MXNet loads ends the tool without a traceback
     signal.signal(signal.SIGINT, abort_handler())
-from .blocks import Residual, resnet_block, BasicBlock, Bottleneck, ZeroPadShortcut
+from .blocks import Residual, resnet_block, BasicBlock, Bottleneck, ResNeXtBlock, ZeroPadShortcut
 from .models import ResNet, get_model, initialize, list_models, model_info, model_infos, resnet18
 from .report import count_parameters, layer_report
 from .data import DATASETS, load_data, load_dataset
 from .devices import get_ctx
 from .training import evaluate_accuracy, fit, load_checkpoint
 from .predict import predict  # the function: the tool stays `python -m gluon_resnet.predict`
+from .draw import draw
 
 __version__ = '0.1.0'
 
-__all__ = ['Residual', 'resnet_block', 'BasicBlock', 'Bottleneck', 'ZeroPadShortcut', 'ResNet',
+__all__ = ['Residual', 'resnet_block', 'BasicBlock', 'Bottleneck', 'ResNeXtBlock', 'ZeroPadShortcut',
+           'ResNet', 'draw',
            'get_model', 'initialize', 'list_models', 'model_info', 'model_infos', 'resnet18', 'count_parameters', 'layer_report', 'DATASETS',
            'load_data', 'load_dataset', 'get_ctx', 'evaluate_accuracy', 'fit', 'load_checkpoint',
            'predict', 'NUM_THREADS']

@@ -1,5 +1,5 @@
 """ResNets by name: d2l's ResNet-18, the ImageNet and CIFAR nets of He et al.,
-plain nets and wide ResNets.
+plain nets, wide ResNets and ResNeXt-50.
 
 ==========================  ====================================================
 name                        net
@@ -14,6 +14,8 @@ name                        net
 ``cifar_plain{20..56}``     the CIFAR v1 nets without shortcuts (degradation)
 ``cifar_wideresnet16_8``,   wide ResNets, depth 6n+4 and width factor k
 ``cifar_wideresnet28_10``   (Zagoruyko and Komodakis, https://arxiv.org/abs/1605.07146)
+``resnext50_32x4d``         ResNeXt-50, 32 groups of 4 channels (Xie et al. 2017,
+                            Table 1, https://arxiv.org/abs/1611.05431)
 ==========================  ====================================================
 
 ``get_model(name, **kwargs)`` builds one, ``list_models()`` lists the names,
@@ -33,8 +35,8 @@ from mxnet.gluon import nn
 from .blocks import BasicBlock, Bottleneck, Stage, resnet_block
 from .checks import check_choice, check_int, check_positive, is_integer
 
-__all__ = ['initialize', 'INIT', 'ResNet', 'SequentialResNet', 'make_stage', 'resnet',
-           'cifar_resnet', 'wide_resnet', 'check_input', 'check_model_name', 'get_model',
+__all__ = ['initialize', 'is_initialized', 'INIT', 'ResNet', 'SequentialResNet', 'make_stage', 'resnet',
+           'cifar_resnet', 'wide_resnet', 'resnext', 'check_input', 'check_model_name', 'get_model',
            'list_models', 'register_model', 'ModelInfo', 'model_info', 'model_infos',
            'resnet_spec']
 
@@ -54,6 +56,19 @@ def initialize(net, seed=0, ctx=None):
     mx.random.seed(seed)
     net.initialize(INIT, ctx=ctx)
     return net
+
+
+def is_initialized(net):
+    """Whether every parameter of ``net`` was initialized (some may still wait
+    for the shapes of the first batch).  ``layer_report`` initializes the
+    others with Gluon's default; ``draw`` and the exercise checkers report a
+    copy of a net that is not, so that ``fit`` still gives it He et al.'s."""
+    try:
+        for param in net.collect_params().values():
+            param.list_ctx()  # raises for a parameter never initialized
+    except RuntimeError:
+        return False
+    return True
 
 
 def _min_size(num_halvings):
@@ -162,10 +177,13 @@ class ResNet(_CheckedInput, nn.HybridBlock):
     stem : {'imagenet', 'cifar'}, default 'imagenet'
         7x7 conv with stride 2 and 3x3 max pool (``H/4``), or one 3x3 conv.
     stem_channels : int, default 64
+    block_args : dict, optional
+        More arguments of every block (timm's ``block_args``): ResNeXt-50 is
+        ``Bottleneck`` with ``dict(cardinality=32, base_width=4, stride_on='3x3')``.
     """
 
     def __init__(self, block, layers, widths, num_classes=1000, version=1, shortcut='B',
-                 stem='imagenet', stem_channels=64, **kwargs):
+                 stem='imagenet', stem_channels=64, block_args=None, **kwargs):
         super().__init__(**kwargs)
         check_positive(num_classes=num_classes, stem_channels=stem_channels)
         num_classes, stem_channels = int(num_classes), int(stem_channels)  # numpy ints
@@ -188,7 +206,8 @@ class ResNet(_CheckedInput, nn.HybridBlock):
             in_channels = stem_channels
             for i, (num_blocks, width) in enumerate(zip(layers, widths)):
                 self.features.add(make_stage(block, width, num_blocks, 1 if i == 0 else 2,
-                                             in_channels, version=version, shortcut=shortcut))
+                                             in_channels, version=version, shortcut=shortcut,
+                                             **(block_args or {})))
                 in_channels = int(width) * block.expansion
             if version == 2:
                 self.features.add(nn.BatchNorm(), nn.Activation('relu'))
@@ -243,6 +262,16 @@ def wide_resnet(depth, width_factor, num_classes=10):
     n = int(depth - 4) // 6
     return ResNet(BasicBlock, [n] * 3, [w * width_factor for w in cifar_widths],
                   num_classes, version=2, stem='cifar', stem_channels=16)
+
+
+def resnext(depth, cardinality, base_width, num_classes=1000):
+    """ResNeXt-``depth`` (``{cardinality}x{base_width}d``): the bottlenecks of
+    ResNet-``depth`` with a 3x3 conv of ``cardinality`` groups of ``base_width``
+    channels in the first stage, which has the stride (Xie et al. 2017, Table 1)."""
+    block, layers = resnet_spec[check_choice(depth, 'depth', [50, 101, 152])]
+    return ResNet(block, layers, imagenet_widths, num_classes,
+                  block_args=dict(cardinality=cardinality, base_width=base_width,
+                                  stride_on='3x3'))
 
 
 @dataclass(frozen=True)
@@ -340,6 +369,8 @@ _FAMILIES = {
     'plain': ('ResNet-{depth} without shortcuts, CIFAR-10 (He et al. 2015)', _CIFAR, 10),
     'wide': ('WRN-{depth}-{k}: ResNet-{depth} v2 {k}x wider, CIFAR-10 (Zagoruyko & Komodakis 2016)',
              _CIFAR, 10),
+    'resnext': ('ResNeXt-{depth} ({cardinality}x{width}d), ImageNet (Xie et al. 2017)',
+                _IMAGENET, 1000),
 }
 
 
@@ -418,3 +449,5 @@ def cifar_plain56(**kwargs): return cifar_resnet(56, 1, shortcut=None, **kwargs)
 def cifar_wideresnet16_8(**kwargs): return wide_resnet(16, 8, **kwargs)
 @_register('wide', depth=28, k=10)
 def cifar_wideresnet28_10(**kwargs): return wide_resnet(28, 10, **kwargs)
+@_register('resnext', depth=50, cardinality=32, width=4)
+def resnext50_32x4d(**kwargs): return resnext(50, 32, 4, **kwargs)

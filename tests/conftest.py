@@ -35,6 +35,37 @@ def numpy_mode_fixture():
         yield
 
 
+def initialized(net, shape, seed=0):
+    mx.random.seed(seed)
+    net.initialize(mx.init.Xavier())
+    net(mx.nd.zeros(shape))
+    return net
+
+
+def randomize(net, seed=1):
+    """Random values in every BatchNorm parameter and bias, running statistics
+    included (weights keep their random init), so that copying a wrong tensor
+    cannot go unnoticed."""
+    rng = np.random.default_rng(seed)
+    for p in net.collect_params().values():
+        if len(p.shape) != 1:
+            continue
+        values = rng.normal(0, 0.1, p.shape)
+        if p.name.endswith('running_var') or p.name.endswith('gamma'):
+            values = 1 + np.abs(values)
+        p.set_data((mx.np if mx.util.is_np_array() else mx.nd).array(values))
+
+
+def copy_params(src, dst, skip=lambda p: False):
+    """Copy ``src``'s parameters into ``dst`` in registration order, asserting shapes."""
+    src_params = [p for p in src.collect_params().values() if not skip(p)]
+    dst_params = list(dst.collect_params().values())
+    assert len(src_params) == len(dst_params)
+    for s, d in zip(src_params, dst_params):
+        assert s.shape == d.shape, (s.name, s.shape, d.name, d.shape)
+        d.set_data(s.data())
+
+
 def count_trainable(net):
     """Parameters SGD updates (``grad_req != 'null'``: BatchNorm running stats left out)."""
     return sum(p.data().size for p in net.collect_params().values() if p.grad_req != 'null')

@@ -7,43 +7,13 @@ from mxnet import autograd, gluon
 from mxnet.gluon import nn
 from mxnet.gluon.model_zoo import vision
 
-from conftest import all_blocks, count_trainable, max_difference, numpy_mode
+from conftest import (all_blocks, copy_params, count_trainable, initialized, max_difference,
+                      numpy_mode, randomize)
 from d2l import mxnet as d2l
 
 import gluon_resnet
 from gluon_resnet import BasicBlock, Bottleneck, Residual, get_model, list_models, resnet_block
 from gluon_resnet.models import initialize, model_info, model_infos
-
-
-def initialized(net, shape, seed=0):
-    mx.random.seed(seed)
-    net.initialize(mx.init.Xavier())
-    net(mx.nd.zeros(shape))
-    return net
-
-
-def randomize(net, seed=1):
-    """Random values in every BatchNorm parameter and bias, running statistics
-    included (weights keep their random init), so that copying a wrong tensor
-    cannot go unnoticed."""
-    rng = np.random.default_rng(seed)
-    for p in net.collect_params().values():
-        if len(p.shape) != 1:
-            continue
-        values = rng.normal(0, 0.1, p.shape)
-        if p.name.endswith('running_var') or p.name.endswith('gamma'):
-            values = 1 + np.abs(values)
-        p.set_data((mx.np if mx.util.is_np_array() else mx.nd).array(values))
-
-
-def copy_params(src, dst, skip=lambda p: False):
-    """Copy ``src``'s parameters into ``dst`` in registration order, asserting shapes."""
-    src_params = [p for p in src.collect_params().values() if not skip(p)]
-    dst_params = list(dst.collect_params().values())
-    assert len(src_params) == len(dst_params)
-    for s, d in zip(src_params, dst_params):
-        assert s.shape == d.shape, (s.name, s.shape, d.name, d.shape)
-        d.set_data(s.data())
 
 
 # The teaching block and ResNet-18 ---------------------------------------------
@@ -240,9 +210,9 @@ def test_registry_names_and_close_matches():
         assert f'resnet{depth}_v1' in names and f'resnet{depth}_v2' in names
     for name in ['resnet18', 'cifar_resnet20_v1', 'cifar_resnet110_v1', 'cifar_resnet56_v2',
                  'cifar_resnet110_v2', 'cifar_resnet164_v2', 'cifar_plain20', 'cifar_plain56',
-                 'cifar_wideresnet16_8', 'cifar_wideresnet28_10']:
+                 'cifar_wideresnet16_8', 'cifar_wideresnet28_10', 'resnext50_32x4d']:
         assert name in names
-    assert len(names) == len(set(names)) == 25
+    assert len(names) == len(set(names)) == 26
     with pytest.raises(ValueError, match="unknown model 'resnet50_v3'.*resnet50_v1"):
         get_model('resnet50_v3')
     with pytest.raises(ValueError, match='cifar_resnet20_v1'):
