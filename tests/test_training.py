@@ -15,6 +15,7 @@ import pytest
 from mxnet import autograd, gluon
 
 from conftest import max_difference, trained_params
+import conftest
 from gluon_resnet import get_model, plotting, progress
 from gluon_resnet.checkpoint import RunDir
 from gluon_resnet.data import load_data
@@ -136,9 +137,12 @@ def test_amp_refused_on_cpu():
 
 def test_fit_learns_digits_hybridized_or_not():
     """The history has one entry per epoch; hybridizing changes nothing on one
-    machine; the net learns on any.  Worst of 40 runs (``measure_margins.py``,
-    see ``learning.py``): test accuracy WORST_DIGITS, last/first loss
-    WORST_DIGITS_LOSS; asserted: > 0.8 (chance 0.1) and < 0.3."""
+    machine; the net learns on any.  Measured (``measure_margins.py``, see
+    ``learning.py``) over seeds 0-4, hybridized and imperative, 1 and 2
+    threads, oneDNN on, and seed 0 also with oneDNN off: final test accuracy
+    0.892 at worst (range 0.892-0.972), last/first loss 0.074 at worst.
+    Asserted: test accuracy > 0.75 (chance 0.1; 14 points below the worst)
+    and last/first loss < 0.3 (4x the worst)."""
     hybrid, imperative = learn_digits(hybridize=True), learn_digits(hybridize=False)
     assert list(hybrid) == list(HISTORY_KEYS)
     assert hybrid['epoch'] == [1, 2, 3, 4]
@@ -147,7 +151,7 @@ def test_fit_learns_digits_hybridized_or_not():
         [learning_rate(22 * e - 1, 88, 0.05, warmup_steps=22) for e in (1, 2, 3, 4)])
     assert min(hybrid['img_per_s']) > 0
     assert hybrid['loss'][-1] < 0.3 * hybrid['loss'][0]
-    assert hybrid['test_acc'][-1] > 0.8
+    assert hybrid['test_acc'][-1] > 0.75
     for key in ('loss', 'train_acc', 'test_acc'):
         np.testing.assert_allclose(imperative[key], hybrid[key], rtol=1e-4)
 
@@ -168,26 +172,28 @@ def test_fit_initializes_only_an_uninitialized_net():
 
 def test_fit_takes_d2l_fashion_mnist_loader_in_numpy_mode():
     """d2l 1.0's own loader (a gluon DataLoader of mx.np arrays, labels int32)
-    on real Fashion-MNIST images.  Worst of 40 runs (see ``learning.py``): test
-    accuracy WORST_D2L, last/first loss WORST_D2L_LOSS; asserted: > 0.6
-    (chance 0.1) and < 0.7."""
+    on real Fashion-MNIST images.  Measured (see ``learning.py``) over seeds
+    0-4 hybridized with oneDNN at 1 and 2 threads, and seed 0 in all eight
+    variations: final test accuracy 0.768 at worst (range 0.768-0.795),
+    last/first loss 0.373 at worst.  Asserted: > 0.6 (chance 0.1; 17 points
+    below the worst) and < 0.7."""
     history, net, test_iter = learn_with_d2l_loader()
-    X, y = next(iter(test_iter))
-    assert isinstance(X, mx.np.ndarray) and X.shape == (32, 1, 28, 28) and y.dtype == np.int32
     assert history['epoch'] == [1, 2, 3]
     assert history['loss'][-1] < 0.7 * history['loss'][0]
     assert history['test_acc'][-1] > 0.6
-    mx.npx.set_np()
-    try:
+    with conftest.numpy_mode():  # d2l's loader and the net were made in it
+        X, y = next(iter(test_iter))
+        assert isinstance(X, mx.np.ndarray) and X.shape == (32, 1, 28, 28)
+        assert y.dtype == np.int32
         assert history['test_acc'][-1] == evaluate_accuracy(net, test_iter)
-    finally:
-        mx.npx.reset_np()
 
 
 def test_fashion_mnist_subset_accuracy():
     """Real data, 2,000 training images at 28x28, well above chance in 3
-    epochs.  Worst of 40 runs (see ``learning.py``): test accuracy
-    WORST_FASHION; asserted: > 0.6 (chance 0.1)."""
+    epochs.  Measured (see ``learning.py``) over seeds 0-4 hybridized with
+    oneDNN at 1 and 2 threads, and seed 0 in all eight variations: final test
+    accuracy 0.771 at worst (range 0.771-0.802).  Asserted: > 0.6 (chance
+    0.1; 17 points below the worst)."""
     history = learn_fashion_mnist()
     assert history['test_acc'][-1] > 0.6
 
