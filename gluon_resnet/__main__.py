@@ -12,6 +12,7 @@ TOOLS = (
     ('shapes', "print a net's layers: output shapes, parameters and multiply-adds"),
     ('predict', 'predict the classes of your own PNG and JPEG images with a trained run'),
     ('export', "export a run's best checkpoint as ONNX or as MXNet symbol and parameters"),
+    ('launch', 'train on several worker processes of a parameter-server job on this machine'),
 )
 
 

@@ -188,13 +188,20 @@ class RunDir:
         """The epochs ``last.ckpt`` has completed (0 without a checkpoint: a run that
         stopped before its first one resumes from the start)."""
         read_config(self.path)  # a clear error if this is no run directory
+        return self.last_state().get('epoch', 0)
+
+    def last_state(self):
+        """The ``state.json`` of ``last.ckpt`` unchecked (``{}`` without a readable
+        one: resuming reads it in full and names what is wrong); ``num_workers``
+        is there for a run of several workers (``distributed``)."""
         if not self.has_checkpoint():
-            return 0
+            return {}
         try:
             with zipfile.ZipFile(self.last) as archive:
-                return json.loads(archive.read('state.json'))['epoch']
+                state = json.loads(archive.read('state.json'))
         except (zipfile.BadZipFile, KeyError, ValueError, EOFError):
-            return 0  # resuming reads it in full and names what is wrong
+            return {}
+        return state if isinstance(state, dict) else {}
 
     def files(self):
         """The run files present, in ``RUN_FILES`` order."""

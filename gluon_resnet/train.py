@@ -7,6 +7,7 @@ Examples::
     python -m gluon_resnet.train --model cifar_resnet56_v1 --data cifar10 --epochs 160 \\
         --batch-size 128 --lr 0.1 --schedule step --ctx gpu:0,1 --amp
     python -m gluon_resnet.train --resume runs/resnet18-digits-20250101-120000
+    python -m gluon_resnet.launch --workers 2 -- --kvstore dist_sync --epochs 4 --out runs/two
 
 The run directory (``--out``, default ``runs/<model>-<data>-<YYYYmmdd-HHMMSS>``)
 holds config.json (every argument, the versions), metrics.jsonl (a line per
@@ -15,6 +16,12 @@ Ctrl-C or SIGTERM: the current step finishes, last.ckpt is written and the
 command to resume is printed.  ``--resume DIR`` takes every setting from
 DIR/config.json (only --ctx and --data-dir may change) and continues to the
 epochs the run was started with; a resumed run equals an unbroken one.
+
+Several processes (``--kvstore dist_sync``, ``dist_device_sync``,
+``dist_async``): every worker of a parameter-server job runs this command with
+the same arguments (``python -m gluon_resnet.launch`` starts the job), trains
+on its shard of every batch, and worker 0 alone writes the run directory;
+``--batch-size`` is the global batch.  See ``gluon_resnet.distributed``.
 
 Exit codes: 0 done; 2 bad arguments, data or checkpoint (one line on
 stderr); 3 the loss became NaN or infinite (the last checkpoint is kept);
@@ -32,6 +39,7 @@ from ._cli import (EXIT_INTERRUPTED, ArgumentParser, abort_handler, announce_thr
 from .checkpoint import RunDir, read_config
 from .data import DATASETS, load_data
 from .devices import get_ctx
+from .distributed import KVSTORES, check_environment, connect, is_distributed
 from .models import check_input, check_model_name, get_model
 from .report import training_bytes
 from .training import Interrupted, NonFiniteLoss, SCHEDULES, check_amp, check_settings, fit
@@ -39,6 +47,10 @@ from .training import Interrupted, NonFiniteLoss, SCHEDULES, check_amp, check_se
 PROG = 'python -m gluon_resnet.train'
 EXIT_DIVERGED = 3  # not 1: that is Python's code for a crash with a traceback
 MOVABLE = ('ctx', 'data_dir')  # where a run happens, not what it computes: may change on resume
+# Flags newer than some run directories, with their defaults: config.json records one only when
+# it is not the default, so a run of one process records what it always did.
+ADDED = {'kvstore': None}
+LAUNCH_PROG = 'python -m gluon_resnet.launch'
 
 
 # Argument types: each error names the flag and what it expects (exit code 2).
@@ -85,6 +97,11 @@ def make_parser():
     parser.add_argument('--ctx', metavar='DEVICES',
                         help='cpu, gpu, gpu:0,1 (data parallel) or cpu:0,1 '
                              '(default: a GPU if MXNet sees one, else cpu)')
+    parser.add_argument('--kvstore', choices=KVSTORES,
+                        help='how gradients are summed: device or local, over the devices of '
+                             'this process (default: device, as gluon.Trainer); dist_sync, '
+                             'dist_device_sync or dist_async, over the workers of a job started '
+                             f'by {LAUNCH_PROG}')
     parser.add_argument('--hybridize', action=argparse.BooleanOptionalAction, default=True,
                         help='compile the net to a static graph: faster, same results '
                              '(default: on)')
@@ -167,7 +184,7 @@ def resumed_args(parser, args, given):
         raise ValueError(f'--resume {run_dir} is a file: expected the run directory that '
                          'holds it')
     recorded = read_config(run_dir)['args']
-    missing = sorted(set(vars(args)) - set(recorded))
+    missing = sorted(set(vars(args)) - set(recorded) - set(ADDED))
     if missing:
         raise ValueError(f'{run_dir}/config.json lacks {", ".join(missing)}: only runs of '
                          f'{PROG} can be resumed by it')
@@ -189,13 +206,23 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.resume:
         args = resumed_args(parser, args, given_flags(parser, argv))
+        for name, default in ADDED.items():
+            vars(args).setdefault(name, default)
+    kvstore = args.kvstore or 'device'
+    if is_distributed(kvstore):
+        check_environment(kvstore)  # started by a launcher?
+    if is_distributed(kvstore) and not args.out:
+        raise ValueError(f'--kvstore {kvstore}: give --out DIR, the same on every worker '
+                         f'({LAUNCH_PROG} chooses one when you do not)')
     check_settings(args.epochs, args.lr, args.schedule, args.warmup_epochs, args.wd,
                    args.momentum, args.label_smoothing, args.seed)
     ctx = get_ctx(args.ctx)
     check_amp(args.amp, ctx)
     out = args.out or os.path.join(
         'runs', f'{args.model}-{args.data}-{time.strftime("%Y%m%d-%H%M%S")}')
-    run_dir = RunDir(out, args={**vars(args), 'out': out})  # data: once loaded
+    recorded = {name: value for name, value in {**vars(args), 'out': out}.items()
+                if name not in ADDED or value != ADDED[name]}
+    run_dir = RunDir(out, args=recorded)  # data: once loaded
     if args.resume:
         done = run_dir.epochs_done()
         if done >= args.epochs:
@@ -210,6 +237,9 @@ def main(argv=None):
         raise ValueError(f'--data-dir {args.data_dir}: no such folder (create it first, or '
                          'leave --data-dir out for ~/.gluon_resnet/datasets)')
 
+    kv = connect(kvstore)  # a distributed one waits here for the whole job
+    rank, num_workers = (kv.rank, kv.num_workers) if is_distributed(kvstore) else (0, 1)
+
     train_iter, test_iter, info = load_data(args.data, args.batch_size, args.image_size,
                                             args.data_dir, seed=args.seed)
     net = get_model(args.model, num_classes=info.num_classes)
@@ -217,10 +247,14 @@ def main(argv=None):
     check_memory(net, (args.batch_size, *info.image_shape))
     if not args.resume:
         run_dir.data = info
-        run_dir.start()
+        if rank == 0:  # the other workers leave the run directory to worker 0
+            run_dir.start()
     print(f'training {args.model} on {args.data} {info.image_shape}, {info.num_train} '
           f'training and {info.num_test} test images, on {ctx}; run directory {out}')
     resume_command = f'{PROG} --resume {shlex.quote(out)}'
+    if is_distributed(kvstore):
+        resume_command = (f'{LAUNCH_PROG} --workers {num_workers} --servers '
+                          f'{os.environ["DMLC_NUM_SERVER"]} -- --resume {shlex.quote(out)}')
     for signum in (signal.SIGINT, signal.SIGTERM):  # the second one, once fit has the first
         signal.signal(signum, abort_handler(f'{PROG}: aborted; resume with: {resume_command}'))
 
@@ -228,14 +262,16 @@ def main(argv=None):
         fit(net, train_iter, test_iter, args.epochs, args.lr, ctx, schedule=args.schedule,
             warmup_epochs=args.warmup_epochs, wd=args.wd, momentum=args.momentum,
             label_smoothing=args.label_smoothing, hybridize=args.hybridize, seed=args.seed,
-            amp=args.amp, out=run_dir, resume=bool(args.resume))
+            amp=args.amp, out=run_dir, resume=bool(args.resume), kvstore=kv)
     except NonFiniteLoss as error:
         print(f'{PROG}: error: {error}', file=sys.stderr)
         sys.exit(EXIT_DIVERGED)
     except Interrupted as error:
-        print(f'{PROG}: {error}\nresume with: {resume_command}', file=sys.stderr)
+        resume = f'\nresume with: {resume_command}' if rank == 0 else ''
+        print(f'{PROG}: {error}{resume}', file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
-    print(f'wrote {out} ({run_dir.size_mb():.0f} MB): {", ".join(run_dir.files())}')
+    if rank == 0:
+        print(f'wrote {out} ({run_dir.size_mb():.0f} MB): {", ".join(run_dir.files())}')
 
 
 if __name__ == '__main__':

@@ -25,8 +25,13 @@ Several devices each update their own copy of the BatchNorm running
 statistics from their slices; ``fit`` averages them at every epoch end, and
 a mid-epoch checkpoint stores the average, so resuming there is exact for the
 weights only.
+
+Several processes, on one machine or several: ``fit(..., kvstore='dist_sync')``
+in every worker of a parameter-server job; each trains on its shard of every
+batch, and only worker 0 writes the run directory.  ``distributed`` tells how.
 """
 import collections.abc
+import functools
 import itertools
 import json
 import math
@@ -46,6 +51,7 @@ from .checkpoint import (HISTORY_KEYS, RUN_FILES, RunDir, load_checkpoint, load_
                          load_params, read_checkpoint, read_config, save_checkpoint)
 from .checks import check_choice, check_int, check_number
 from .devices import get_ctx
+from .distributed import Workers
 from .models import initialize
 from .progress import Progress
 
@@ -221,19 +227,27 @@ def _average_running_stats(net):
 class _StopSignals:
     """Inside ``with``: SIGINT and SIGTERM set ``signal`` (the first one's
     name) for the loop to stop after its step.  A second signal acts as usual
-    (Ctrl-C twice aborts at once; checkpoints are atomic, so that is safe)."""
+    (Ctrl-C twice aborts at once; checkpoints are atomic, so that is safe).
+    ``deferred`` (several workers): the signal sets ``received``, and ``signal``
+    is set only where the workers agree to stop (``distributed.Workers``)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+    def __init__(self, deferred=False):
+        self.deferred = deferred
+
     def __enter__(self):
-        self.signal, self._previous = None, {}
+        self.signal = self.received = None
+        self._previous = {}
         if threading.current_thread() is threading.main_thread():  # the only one allowed
             self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
-        self.signal = signal.Signals(signum).name
-        print(f'\n{self.signal}: stopping after this step (send it again to abort now)',
+        self.received = signal.Signals(signum).name
+        if not self.deferred:
+            self.signal = self.received
+        print(f'\n{self.received}: stopping after this step (send it again to abort now)',
               file=sys.stderr, flush=True)
         self._restore()
 
@@ -249,6 +263,12 @@ class _StopSignals:
 def evaluate_accuracy(net, data_iter, ctx=None):
     """Fraction of the images of ``data_iter`` that ``net`` classifies right;
     batches are split over ``ctx`` (default: the devices of the net)."""
+    correct, total = _count_correct(net, data_iter, ctx)
+    return _fraction(correct, total)
+
+
+def _count_correct(net, data_iter, ctx=None):
+    """The images of ``data_iter`` that ``net`` classifies right, and all of them."""
     ctx = ctx or next(iter(net.collect_params().values())).list_ctx()
 
     def batch_counts():
@@ -260,6 +280,10 @@ def evaluate_accuracy(net, data_iter, ctx=None):
     for counts, size in _lagging(batch_counts()):
         correct += sum(round(_scalar(c)) for c in counts)
         total += size
+    return correct, total
+
+
+def _fraction(correct, total):
     if not total:
         raise ValueError('test_iter yielded no images: expected at least one batch')
     return correct / total
@@ -267,23 +291,28 @@ def evaluate_accuracy(net, data_iter, ctx=None):
 
 # The loop
 
-class _Setup:
-    """What every step needs: the net, its devices, trainer, loss and settings."""
+def _schedule(settings, num_batches):
+    """The learning rate of each global step: ``lr_of_step(step)``."""
+    return functools.partial(learning_rate, num_steps=settings['num_epochs'] * num_batches,
+                             lr=settings['lr'], schedule=settings['schedule'],
+                             warmup_steps=settings['warmup_epochs'] * num_batches)
 
-    def __init__(self, net, ctx, trainer, settings, num_batches, amp, run):
+
+class _Setup:
+    """What every step needs: the net, its devices, trainer, loss and settings,
+    the workers of the job (``distributed.Workers``)."""
+
+    def __init__(self, net, ctx, trainer, settings, num_batches, amp, run, workers):
         self.net, self.ctx, self.trainer, self.amp, self.run = net, ctx, trainer, amp, run
-        self.settings, self.num_batches = settings, num_batches
-        self.num_steps = settings['num_epochs'] * num_batches
-        self.warmup_steps = settings['warmup_epochs'] * num_batches
+        self.settings, self.num_batches, self.workers = settings, num_batches, workers
+        self.lr_of_step = _schedule(settings, num_batches)
         self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(
             sparse_label=not settings['label_smoothing'])
         self.checked = False  # the first batch gets checked
 
     def lr_at(self, epoch, batch):
         """The learning rate of batch ``batch`` of epoch ``epoch`` (both from 0)."""
-        s = self.settings
-        return learning_rate(epoch * self.num_batches + batch, self.num_steps, s['lr'],
-                             s['schedule'], self.warmup_steps)
+        return self.lr_of_step(epoch * self.num_batches + batch)
 
 
 def _check_data(train_iter, test_iter):
@@ -383,21 +412,25 @@ def _queued_steps(setup, train_iter, state, stop):
         mx.random.seed(_step_seed(seed, epoch, batch))
         losses, corrects = _train_step(setup, X, y, check=not setup.checked)
         setup.checked = True
-        setup.trainer.step(len(X))
+        setup.trainer.step(len(X) * setup.workers.num_workers)  # the global batch
         yield batch, lr, len(X), losses, corrects
-        if stop.signal:
+        if setup.workers.agree_to_stop(stop):
             return
 
 
-def _end_epoch(setup, test_iter, state, progress):
-    """Evaluate, record the epoch in the history, say it, save the run."""
+def _end_epoch(setup, test_iter, state, progress, stop):
+    """Evaluate, record the epoch in the history, say it, save the run.  With
+    several workers, every number is summed over them (``distributed``)."""
     epoch, sums = state['epoch'], state['sums']
     if len(setup.ctx) > 1:
         _average_running_stats(setup.net)
-    record = dict(epoch=epoch + 1, loss=sums['loss'] / sums['images'],
-                  train_acc=sums['correct'] / sums['images'],
-                  test_acc=evaluate_accuracy(setup.net, test_iter, setup.ctx),
-                  img_per_s=sums['images'] / sums['seconds'],
+    setup.workers.average_running_stats(setup.net)
+    test_counts = _count_correct(setup.net, test_iter, setup.ctx)
+    loss, correct, images, test_correct, test_images = setup.workers.epoch_totals(
+        sums, test_counts, stop)
+    record = dict(epoch=epoch + 1, loss=loss / images, train_acc=correct / images,
+                  test_acc=_fraction(test_correct, test_images),
+                  img_per_s=images / sums['seconds'],
                   lr=setup.lr_at(epoch, setup.num_batches - 1))
     for key in HISTORY_KEYS:
         state['history'][key].append(record[key])
@@ -409,35 +442,44 @@ def _end_epoch(setup, test_iter, state, progress):
         setup.run.end_epoch(setup.net, setup.trainer, state, improved)
 
 
-def _start(net, ctx, settings, num_batches, run, resume, args):
+def _start(net, ctx, settings, num_batches, run, resume, args, workers):
     """The state and trainer of a new run, or of the run resumed from ``run``;
-    the net is initialized or loaded, on ``ctx``."""
+    the net is initialized or loaded, on ``ctx``; worker 0 alone writes."""
     if resume and not run.has_checkpoint() and os.path.isfile(
             os.path.join(run.path, 'config.json')):
         resume = False  # stopped before its first checkpoint: resuming is starting anew
     if resume:
         files = run.resume_files()
         state = json.loads(files['state.json'])
-        _check_resumable(state, settings, num_batches, run.last)
+        _check_resumable(state, settings, num_batches, run.last, workers.num_workers)
         load_params(net, files, ctx, run.last)
+        state['sums'] = workers.resumed_sums(state['sums'], _zero_sums())
     else:
         state = dict(epoch=0, batch=0, sums=_zero_sums(), history={k: [] for k in HISTORY_KEYS},
                      best_test_acc=-1.0, num_batches=num_batches, settings=settings)
+        if workers.num_workers > 1:
+            state['num_workers'] = workers.num_workers
         if not _is_initialized(net):
             initialize(net, settings['seed'], ctx)
     if any(p.list_ctx() != ctx for p in net.collect_params().values()):
         net.collect_params().reset_ctx(ctx)
-    trainer = gluon.Trainer(net.collect_params(), 'sgd', {
-        'learning_rate': settings['lr'], 'momentum': settings['momentum'], 'wd': settings['wd']})
+    trainer = workers.trainer(net.collect_params(), {
+        'learning_rate': settings['lr'], 'momentum': settings['momentum'], 'wd': settings['wd']},
+        _schedule(settings, num_batches), state['epoch'] * num_batches + state['batch'])
     if resume:
         load_from_bytes(trainer.load_states, files['trainer.states'])
-    elif run and not run.started:
+    elif run and not run.started and workers.rank == 0:
         run.start(args)
     return state, trainer
 
 
-def _check_resumable(state, settings, num_batches, path):
-    """Raise ``ValueError`` unless the checkpoint ``state`` was saved with these settings."""
+def _check_resumable(state, settings, num_batches, path, num_workers=1):
+    """Raise ``ValueError`` unless the checkpoint ``state`` was saved with these
+    settings, by as many workers."""
+    if state.get('num_workers', 1) != num_workers:
+        raise ValueError(f'{path} was trained by {state.get("num_workers", 1)} worker(s), not '
+                         f'{num_workers}: resume it with as many (each trains on its share of '
+                         'every batch)')
     for name, value in settings.items():
         if state['settings'][name] != value:
             raise ValueError(f'{path} was trained with {name}={state["settings"][name]!r}, '
@@ -449,7 +491,7 @@ def _check_resumable(state, settings, num_batches, path):
 
 def fit(net, train_iter, test_iter, num_epochs, lr, ctx=None, *, schedule='cosine',
         warmup_epochs=0, wd=5e-4, momentum=0.9, label_smoothing=0.0, hybridize=True, seed=0,
-        amp=False, out=None, resume=False):
+        amp=False, out=None, resume=False, kvstore='device'):
     """Train ``net`` with SGD and return the history (see the module docstring).
 
     Parameters
@@ -491,6 +533,15 @@ def fit(net, train_iter, test_iter, num_epochs, lr, ctx=None, *, schedule='cosin
     resume : bool, default False
         Continue the run in ``out`` from ``last.ckpt``, to ``num_epochs``;
         every other setting must be the run's too (``ValueError`` otherwise).
+    kvstore : str or mx.kv.KVStore, default 'device'
+        How gradients are summed: ``'device'`` or ``'local'`` over the devices
+        of this process (``gluon.Trainer``'s kvstore); ``'dist_sync'``,
+        ``'dist_device_sync'`` or ``'dist_async'`` over the workers of a
+        parameter-server job, started by ``python -m gluon_resnet.launch``
+        (``distributed``).  Then ``train_iter``'s batches are the global ones
+        and each worker trains on its part of every one
+        (``train_iter.shard(rank, num_workers)``), the history sums over the
+        workers, and worker 0 alone writes ``out``.
 
     Returns
     -------
@@ -513,23 +564,27 @@ def fit(net, train_iter, test_iter, num_epochs, lr, ctx=None, *, schedule='cosin
     if resume and not out:
         raise ValueError('resume=True needs the run directory out')
     run = out if isinstance(out, RunDir) or out is None else RunDir(out)
+    workers = Workers(kvstore)
+    train_iter, test_iter = workers.shard(train_iter, 'train_iter'), workers.shard(test_iter, '')
     args = {**settings, 'ctx': [str(c) for c in ctx], 'hybridize': hybridize, 'amp': amp}
-    state, trainer = _start(net, ctx, settings, num_batches, run, resume, args)
+    state, trainer = _start(net, ctx, settings, num_batches, run, resume, args, workers)
     net.hybridize(active=hybridize)
     if amp:
         mx_amp.init()
         mx_amp.init_trainer(trainer)
-    setup = _Setup(net, ctx, trainer, settings, num_batches, amp, run)
+    writer = run if workers.rank == 0 else None
+    setup = _Setup(net, ctx, trainer, settings, num_batches, amp, writer, workers)
     progress = Progress(num_epochs, num_batches)
-    with _StopSignals() as stop:
+    with _StopSignals(deferred=workers.distributed) as stop:
         while state['epoch'] < num_epochs:
             _train_epoch(setup, train_iter, state, progress, stop)
             if stop.signal and state['batch'] < num_batches:  # stopped in mid-epoch
-                if run:
-                    run.save_last(net, trainer, state)
+                state['sums'] = workers.job_sums(state['sums'])  # as resuming counts them
+                if writer:
+                    writer.save_last(net, trainer, state)
                 raise Interrupted.at(stop.signal, state['epoch'], state['batch'], num_batches,
                                      run)
-            _end_epoch(setup, test_iter, state, progress)
+            _end_epoch(setup, test_iter, state, progress, stop)
             if stop.signal:
                 raise Interrupted.at(stop.signal, state['epoch'], 0, num_batches, run)
     return state['history']

@@ -18,7 +18,11 @@ Training randomness comes only from ``np.random.default_rng([seed, epoch])``
 (the epoch's order) and ``np.random.default_rng([seed, epoch, batch])`` (that
 batch's augmentation): ``train_iter.epoch(e, start_batch=k)`` resumes a run in
 the middle of an epoch without replaying batches ``0..k-1``.
+
+Distributed training: ``train_iter.shard(rank, num_workers)`` is worker
+``rank``'s part of every batch of the same seeded order (see ``ArrayLoader.shard``).
 """
+import copy
 from dataclasses import replace
 
 import mxnet as mx
@@ -87,6 +91,7 @@ class ArrayLoader:
         self.train, self.pad, self.flip = train, pad, flip
         self.set_seed(seed)
         self.next_epoch = 0  # the epoch that plain iteration runs next
+        self.part = (0, 1)  # (rank, num_workers) of a training shard: see ``shard``
         self._mean = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
         self._inv_std = 1 / np.asarray(std, np.float32).reshape(1, -1, 1, 1)
         height, width = images.shape[2:]
@@ -97,6 +102,36 @@ class ArrayLoader:
     def set_seed(self, seed):
         """Seed the order and augmentation of every epoch (a non-negative integer)."""
         self.seed = check_int(seed, 'seed', minimum=0)
+
+    def shard(self, rank, num_workers):
+        """Worker ``rank``'s part of this loader, for ``num_workers`` workers
+        that train one net together (``training.fit(..., kvstore='dist_sync')``).
+
+        A training loader: epoch e has the same seeded order and augmentation
+        as here, and batch k of the shard is slice ``rank`` of batch k here,
+        ``batch_size / num_workers`` images (which must divide evenly): the
+        shards of an epoch are disjoint, together they are this loader's
+        batches, and ``len()`` is the same on every worker (the last partial
+        batch is dropped as here), so every worker runs as many steps (in
+        ``dist_sync`` a worker with a step less would leave the others
+        waiting for it for ever).  A test loader: every ``num_workers``-th
+        image from ``rank`` on, in batches of ``batch_size``.
+        """
+        num_workers = check_int(num_workers, 'num_workers', minimum=1)
+        rank = check_int(rank, 'rank', minimum=0, maximum=num_workers - 1)
+        if self.part != (0, 1):
+            raise ValueError(f'this loader is shard {self.part[0]} of {self.part[1]} already: '
+                             'shard the whole loader')
+        if self.train and self.batch_size % num_workers:
+            raise ValueError(f'a batch of {self.batch_size} images cannot be split evenly over '
+                             f'{num_workers} workers: use a batch size that is a multiple of '
+                             f'{num_workers}')
+        shard = copy.copy(self)
+        shard.part = (rank, num_workers)
+        if not self.train:
+            shard.images, shard.labels = (self.images[rank::num_workers],
+                                          self.labels[rank::num_workers])
+        return shard
 
     def __len__(self):
         if self.train:
@@ -123,14 +158,21 @@ class ArrayLoader:
     def _batches(self, epoch, start_batch):
         order = (np.random.default_rng([self.seed, epoch]).permutation(len(self.labels))
                  if self.train else np.arange(len(self.labels)))
+        rank, num_workers = self.part if self.train else (0, 1)  # a test shard: its own images
+        size = self.batch_size // num_workers
+        mine = slice(rank * size, (rank + 1) * size)  # of every batch: all of it on one worker
         for batch in range(start_batch, len(self)):
             indices = order[batch * self.batch_size:(batch + 1) * self.batch_size]
-            images = self.images[indices]
-            if self.pad or self.flip:
+            if self.pad or self.flip:  # the whole batch, so a shard draws what one process draws
                 rng = np.random.default_rng([self.seed, epoch, batch])
+                images = self.images[indices]
                 images = random_crop(images, self.pad, rng) if self.pad else images
                 images = random_flip(images, rng) if self.flip else images
-            yield _to_mxnet(self._normalise_and_resize(images)), _to_mxnet(self.labels[indices])
+                images = images[mine]
+            else:
+                images = self.images[indices[mine]]
+            yield (_to_mxnet(self._normalise_and_resize(images)),
+                   _to_mxnet(self.labels[indices[mine]]))
 
     def _normalise_and_resize(self, images):
         # Normalising first is cheaper (fewer pixels) and equivalent: each row
