@@ -52,7 +52,7 @@ from .checkpoint import (HISTORY_KEYS, RUN_FILES, RunDir, load_checkpoint, load_
 from .checks import check_choice, check_int, check_number
 from .devices import get_ctx
 from .distributed import Workers
-from .models import initialize
+from .models import initialize, is_initialized
 from .progress import Progress
 
 __all__ = ['fit', 'evaluate_accuracy', 'learning_rate', 'check_settings', 'check_amp',
@@ -204,15 +204,6 @@ def _batches(data_iter, epoch, start_batch):
 def _zero_sums():
     """The running sums of an epoch: summed loss, correct predictions, images, seconds."""
     return dict(loss=0.0, correct=0, images=0, seconds=0.0)
-
-
-def _is_initialized(net):
-    try:
-        for param in net.collect_params().values():
-            param.list_ctx()  # raises for a parameter that was never initialized
-    except RuntimeError:
-        return False
-    return True
 
 
 def _average_running_stats(net):
@@ -459,7 +450,7 @@ def _start(net, ctx, settings, num_batches, run, resume, args, workers):
                      best_test_acc=-1.0, num_batches=num_batches, settings=settings)
         if workers.num_workers > 1:
             state['num_workers'] = workers.num_workers
-        if not _is_initialized(net):
+        if not is_initialized(net):
             initialize(net, settings['seed'], ctx)
     if any(p.list_ctx() != ctx for p in net.collect_params().values()):
         net.collect_params().reset_ctx(ctx)
