@@ -2,6 +2,7 @@
 
 Runs use CIFAR ResNet-20 on the digits at 8x8 or 16x16 pixels: a second an epoch.
 """
+import errno
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import pytest
 
 from gluon_resnet import train
 from conftest import WITHOUT_ROOT_OVERRIDE, cli_error, python_m
+from gluon_resnet._cli import announce_threads
 from gluon_resnet.data import load_data
 from gluon_resnet.training import load_checkpoint
 
@@ -361,3 +363,18 @@ def test_sizes_that_cannot_work_are_refused_before_allocating(tmp_path, argv, me
     result = cli(*argv, '--out', str(tmp_path / 'run'))
     assert_one_line_error(result, message)
     assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('number, message', [
+    (errno.ENOSPC, 'runs/x/last.ckpt: no space left on the device: free some space or choose '
+                   'another disk'),
+    (errno.EROFS, 'runs/x/last.ckpt: read-only file system: choose a writable folder'),
+    (errno.ENOTDIR, 'runs/x/last.ckpt: a file stands where a folder is expected: choose '
+                    'another path'),
+    (errno.EACCES, 'runs/x/last.ckpt: permission denied: choose a path you can read and write'),
+])
+def test_os_errors_become_one_line_that_says_what_to_do(number, message, capsys):
+    def main(argv):  # a tool that fails to write its checkpoint
+        announce_threads()
+        raise OSError(number, os.strerror(number), 'runs/x/last.ckpt')
+    assert cli_error(main, 'tool', [], capsys) == message
