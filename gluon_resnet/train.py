@@ -200,43 +200,61 @@ def resumed_args(parser, args, given):
     return argparse.Namespace(**{**recorded, **movable, 'resume': run_dir, 'out': run_dir})
 
 
-def main(argv=None):
-    announce_threads()
+def parse_args(argv=None):
+    """The run's arguments: the command line's, or those of the run it resumes."""
     parser = make_parser()
     args = parser.parse_args(argv)
     if args.resume:
         args = resumed_args(parser, args, given_flags(parser, argv))
         for name, default in ADDED.items():
             vars(args).setdefault(name, default)
+    return args
+
+
+def check_args(args):
+    """Check what can be checked before any work; returns the devices."""
     kvstore = args.kvstore or 'device'
     if is_distributed(kvstore):
         check_environment(kvstore)  # started by a launcher?
-    if is_distributed(kvstore) and not args.out:
-        raise ValueError(f'--kvstore {kvstore}: give --out DIR, the same on every worker '
-                         f'({LAUNCH_PROG} chooses one when you do not)')
+        if not args.out:
+            raise ValueError(f'--kvstore {kvstore}: give --out DIR, the same on every worker '
+                             f'({LAUNCH_PROG} chooses one when you do not)')
     check_settings(args.epochs, args.lr, args.schedule, args.warmup_epochs, args.wd,
                    args.momentum, args.label_smoothing, args.seed)
     ctx = get_ctx(args.ctx)
     check_amp(args.amp, ctx)
-    out = args.out or os.path.join(
-        'runs', f'{args.model}-{args.data}-{time.strftime("%Y%m%d-%H%M%S")}')
-    recorded = {name: value for name, value in {**vars(args), 'out': out}.items()
-                if name not in ADDED or value != ADDED[name]}
-    run_dir = RunDir(out, args=recorded)  # data: once loaded
-    if args.resume:
-        done = run_dir.epochs_done()
-        if done >= args.epochs:
-            print(f'{out} is complete: {done} of {args.epochs} epochs trained; nothing to do')
-            return
-    else:
-        run_dir.check_new()
     if len(ctx) > args.batch_size:
         raise ValueError(f'--batch-size {args.batch_size} cannot be split over the '
                          f'{len(ctx)} devices of --ctx: expected at least one image per device')
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
         raise ValueError(f'--data-dir {args.data_dir}: no such folder (create it first, or '
                          'leave --data-dir out for ~/.gluon_resnet/datasets)')
+    return ctx
 
+
+def run_directory(args):
+    """The run's ``RunDir``, checked: new runs must not overwrite another."""
+    out = args.out or os.path.join(
+        'runs', f'{args.model}-{args.data}-{time.strftime("%Y%m%d-%H%M%S")}')
+    recorded = {name: value for name, value in {**vars(args), 'out': out}.items()
+                if name not in ADDED or value != ADDED[name]}
+    run_dir = RunDir(out, args=recorded)  # data: once loaded
+    if not args.resume:
+        run_dir.check_new()
+    return run_dir
+
+
+def main(argv=None):
+    announce_threads()
+    args = parse_args(argv)
+    ctx = check_args(args)
+    run_dir = run_directory(args)
+    out = run_dir.path
+    if args.resume and run_dir.epochs_done() >= args.epochs:
+        print(f'{out} is complete: {run_dir.epochs_done()} of {args.epochs} epochs trained; '
+              'nothing to do')
+        return
+    kvstore = args.kvstore or 'device'
     kv = connect(kvstore)  # a distributed one waits here for the whole job
     rank, num_workers = (kv.rank, kv.num_workers) if is_distributed(kvstore) else (0, 1)
 
