@@ -130,3 +130,21 @@ def test_time_to_accuracy_reads_the_epoch_lines_of_the_training_cli():
 def test_d2l_projection_is_ten_epochs_of_training_and_testing():
     # 10 x (60,000 / 100 + 10,000 / 500) seconds
     assert accuracy.project_d2l(100.0, 500.0) == pytest.approx(6200.0)
+
+
+def test_time_to_accuracy_report_gives_the_fraction_of_d2l_time():
+    from benchmarks.run import accuracy_report
+    result = dict(command='python -m benchmarks.run --time-to-accuracy', date='2026-11-26',
+                  machine=dict(cpu='test cpu', threads=2), device_note='no GPU',
+                  train_command='python -m gluon_resnet.train --recipe fmnist-fast',
+                  final_test_acc=0.931, total_s=310.0,
+                  epochs=[dict(epoch=1, elapsed_s=100.0, test_acc=0.925),
+                          dict(epoch=2, elapsed_s=300.0, test_acc=0.931)],
+                  reached={'0.924': 100.0, '0.930': 300.0},
+                  d2l={'d2l-threads': dict(img_per_s=100.0, eval_img_per_s=500.0,
+                                           projected_s=6200.0),
+                       'd2l-default': dict(error='exit code 1: no d2l')})
+    report = accuracy_report(result)
+    assert '| 2 | 300.0 | 0.9310 |' in report
+    assert '92.4% in 1/62.0 of that time (goal: 1/40)' in report  # 6200 s / 100 s
+    assert "d2l-default: not measured (exit code 1: no d2l)" in report

@@ -378,3 +378,28 @@ def test_os_errors_become_one_line_that_says_what_to_do(number, message, capsys)
         announce_threads()
         raise OSError(number, os.strerror(number), 'runs/x/last.ckpt')
     assert cli_error(main, 'tool', [], capsys) == message
+
+
+def test_a_recipe_sets_defaults_that_flags_override():
+    recipe = train.RECIPES['fmnist-fast']
+    args = train.parse_args(['--recipe', 'fmnist-fast'])
+    assert {name: getattr(args, name) for name in recipe} == recipe
+    assert args.recipe == 'fmnist-fast' and args.seed == 0  # flags it does not set keep theirs
+    args = train.parse_args(['--lr', '0.05', '--recipe', 'fmnist-fast', '--epochs', '2'])
+    assert (args.lr, args.epochs, args.model) == (0.05, 2, recipe['model'])
+    assert train.parse_args([]).model == 'resnet18'  # no recipe, the plain defaults
+    help_text = train.make_parser().format_help()
+    assert '--model cifar_resnet20_v1' in ' '.join(help_text.split())
+
+
+def test_a_recipe_is_recorded_and_resumed(finished_run, tmp_path):
+    out = tmp_path / 'recipe'
+    args = train.parse_args(['--recipe', 'fmnist-fast', '--data', 'digits', '--out', str(out)])
+    run_dir = train.run_directory(args)
+    assert run_dir.args['recipe'] == 'fmnist-fast' and run_dir.args['data'] == 'digits'
+    assert 'recipe' not in json.loads((finished_run[0] / 'config.json').read_text())['args']
+
+
+def test_unknown_recipe(capsys):
+    check_error(['--recipe', 'fmnist'], r"argument --recipe: invalid choice: 'fmnist' "
+                                        r"\(choose from 'fmnist-fast'\)", capsys)
