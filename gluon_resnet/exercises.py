@@ -13,6 +13,9 @@ or prints what is wrong, in one sentence, and returns ``False``::
 
 ``strict=True`` raises ``AssertionError`` with that sentence instead, for a
 solutions notebook or a test; ``assert check_residual(MyResidual)`` works too.
+An exercise not started yet (``check_zero_gamma`` on a net whose gammas are
+all untouched) is no mistake: the line says ``not done yet`` and what to do,
+without ✗ (and ``False`` is returned, or ``AssertionError`` raised, as well).
 
 ==========================  ====================================================
 checker                     the answer it checks
@@ -83,6 +86,16 @@ def _verdict(diagnosis, success, strict):
     if strict:
         raise AssertionError(diagnosis)
     print(f'✗ {diagnosis}')
+    return False
+
+
+def _not_yet(todo, strict):
+    """Print ``not done yet: todo`` and return False (``strict``: raise
+    ``AssertionError``): the exercise has not been started, no mistake made."""
+    message = f'not done yet: {todo}'
+    if strict:
+        raise AssertionError(message)
+    print(message)
     return False
 
 
@@ -641,7 +654,8 @@ def check_zero_gamma(net, strict=False):
     ``Residual``, ``bn3`` of ``ResNeXtBlock``, the last of ``body`` of a
     ``BasicBlock`` or ``Bottleneck`` (in v2, the one before the last conv).
     The net must be initialized (run one batch if its shapes are deferred).
-    Prints one line; returns True if right.
+    Prints one line; returns True if right.  A net with no gamma at 0 at all
+    is an exercise not started: the line says ``not done yet``, without ✗.
 
     Example: ``net = resnet18(); net.initialize(); net(X)``, then set the
     gammas (the exercise), then ``check_zero_gamma(net)``.
@@ -663,6 +677,10 @@ def check_zero_gamma(net, strict=False):
                         'batch through it first', None, strict)
     if not blocks:
         diagnosis = 'the net has no residual block (BasicBlock, Bottleneck, Residual, ResNeXtBlock)'
+    elif len(nonzero) == len(blocks) and not others:  # every gamma as initialized
+        return _not_yet(f'no BatchNorm has gamma 0; set the gamma of the last BatchNorm of each '
+                        f'of the {len(blocks)} residual branches to 0, then run this cell again',
+                        strict)
     elif nonzero:
         path, bn = nonzero[0]
         diagnosis = (f'`{paths.get(id(bn), "")}`, the last BatchNorm of the residual branch of '

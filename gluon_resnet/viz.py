@@ -155,8 +155,9 @@ def show_misclassified(images, labels, predicted, classes, num_rows=2, num_cols=
     indices of all the misclassified images.
 
     ``images`` : ``(N, C, H, W)``, ``labels`` and ``predicted`` : ``(N,)``, as
-    ``predict`` returns them.  The grid loses the rows it cannot fill;
-    nothing is drawn when there is no error.
+    ``predict`` returns them.  The grid is sized to the errors there are: fewer
+    than ``num_cols`` make one row of that many, and the last row has no
+    empty cells; nothing is drawn when there is no error.
     """
     labels, predicted = to_numpy(labels), to_numpy(predicted)
     if not len(images) == len(labels) == len(predicted):
@@ -166,7 +167,11 @@ def show_misclassified(images, labels, predicted, classes, num_rows=2, num_cols=
     shown = wrong[:num_rows * num_cols]
     if len(shown):
         titles = [f'{classes[labels[i]]}\n→ {classes[predicted[i]]}' for i in shown]
-        show_images(to_numpy(images)[shown], -(-len(shown) // num_cols), num_cols, titles=titles)
+        num_cols = min(num_cols, len(shown))
+        axes = show_images(to_numpy(images)[shown], -(-len(shown) // num_cols), num_cols,
+                           titles=titles)
+        for ax in axes[len(shown):]:
+            ax.remove()
     return wrong
 
 
@@ -246,14 +251,22 @@ def gradient_norms(net, X, y, loss_fn=None):
             for p in params]
 
 
-def plot_gradient_norms(norms, ax=None):
+def plot_gradient_norms(norms, ax=None, styles=None):
     """Plot ``norms``, ``{net name: gradient_norms(...)}``, against layer number
-    (1 = the layer next to the input), log scale; return the axes."""
+    (1 = the layer next to the input), log scale; return the axes.
+
+    ``styles``, optional: ``{net name: (colour, line style)}``, e.g.
+    ``{'cifar_plain56': ('C0', '-')}``; a net left out gets the next colour of
+    matplotlib's cycle and a solid line.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
+    styles = styles or {}
     for label, pairs in norms.items():
         values = [norm for _, norm in pairs]
-        ax.plot(np.arange(1, len(values) + 1), values, '.-', label=label)
+        color, linestyle = styles.get(label, (None, '-'))
+        ax.plot(np.arange(1, len(values) + 1), values, marker='.', color=color,
+                linestyle=linestyle, label=label)
     ax.set_yscale('log')
     ax.set_xlabel('layer (1 = next to the input)')
     ax.set_ylabel('gradient norm of its weights')

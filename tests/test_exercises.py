@@ -415,9 +415,9 @@ def test_zero_gamma_in_d2l_net():
 
 
 @pytest.mark.parametrize('change,match', [
-    (lambda net: None, r'^`stage0/residual0/bn2`, the last BatchNorm of the residual branch of '
-                       r'`stage0/residual0`, has a gamma that is not 0 \(so do 7 more of the 8 '
-                       r'blocks\)$'),
+    (lambda net: zero(last_batchnorms(net)[:1]),
+     r'^`stage0/residual1/bn2`, the last BatchNorm of the residual branch of '
+     r'`stage0/residual1`, has a gamma that is not 0 \(so do 6 more of the 8 blocks\)$'),
     (lambda net: zero(last_batchnorms(net)[:2]), '`stage1/residual0/bn2`.* 5 more of the 8'),
     # the first BatchNorm of each block instead of the last
     (lambda net: zero([blk.bn1 for stage in list(net)[4:8] for blk in stage]),
@@ -432,6 +432,16 @@ def test_zero_gamma_wrong_answers(change, match):
     net = ready(resnet18(), (1, 1, 32, 32))
     change(net)
     with pytest.raises(AssertionError, match=match):
+        check_zero_gamma(net, strict=True)
+
+
+def test_zero_gamma_not_started_is_no_mistake(capsys):
+    net = ready(resnet18(), (1, 1, 32, 32))  # every gamma still 1: the exercise as stored
+    assert check_zero_gamma(net) is False
+    line = capsys.readouterr().out
+    assert line == ('not done yet: no BatchNorm has gamma 0; set the gamma of the last BatchNorm '
+                    'of each of the 8 residual branches to 0, then run this cell again\n')
+    with pytest.raises(AssertionError, match='^not done yet: '):
         check_zero_gamma(net, strict=True)
 
 

@@ -1,4 +1,5 @@
-"""Every notebook runs top to bottom in a fresh kernel, in reduced mode, and draws its figures.
+"""Every notebook runs top to bottom in a fresh kernel, in reduced mode, and draws its figures;
+its markdown quotes no measured number that its cells did not compute.
 
 Reduced mode is ``GLUON_RESNET_QUICK=1``: each notebook reads it in its first
 code cell and shrinks its epochs and data.  All six together take about two
@@ -32,6 +33,35 @@ EXPECTED_FIGURES = {
     '05_family.ipynb': 5,                     # basic/bottleneck, v1/v2, A/B, ResNeXt, family
     '06_inside_the_network.ipynb': 12,        # the net, curves, 3 filter grids, digit, maps,
 }                                             # photos, and exercise 1's digit and maps
+
+# Numbers in a notebook's prose that read as measured: a percentage, a decimal,
+# a ratio ("17 times"), a duration ("5 minutes", "20 s", "under a minute").  A
+# result belongs in the cells: printed, or in a sentence built by
+# `IPython.display.Markdown` from the values computed above it.  The few that
+# define a setting or quote a source are allowed here, each with the words
+# that say so (whitespace does not matter); every entry must still occur.
+_COUNT = (r'(?:\d[\d,]*(?:\.\d+)?|an?|one|two|three|four|five|six|seven|eight|nine|ten|'
+          r'eleven|twelve|few|several)')
+MEASURED = re.compile(r'\d+(?:\.\d+)?\s*(?:%|percent\b)'                      # a percentage
+                      r'|\d+\.\d+'                                            # a decimal
+                      r'|\d+\s*times\b'                                       # a ratio
+                      rf'|\b{_COUNT}\s+(?:ms|s|seconds|minutes?|hours?)\b',  # a duration
+                      re.IGNORECASE)
+URL = re.compile(r'https?://[^\s)>]+')
+QUOTED_NUMBERS = {
+    '01_residual_block': ('as d2l 1.0 does', 'Goyal et al. ([2017](), section 5.1)'),
+    '02_resnet18_layer_by_layer': ("d2l's ResNet-18 ([section 8.6]())",),
+    '03_training_resnet18': (
+        "d2l's MXNet edition, d2l 0.17, and that of the current d2l 1.0",
+        # the full-mode time of 03 measured on one machine (554 s), stated as an estimate
+        'On the 2-core laptop CPU we measured it on, the whole notebook took about ten minutes'),
+    '04_degradation': (
+        # the full-mode time of 04 measured on one machine (607 s), stated as an estimate
+        'On the 2-core laptop CPU we measured it on, the notebook took about ten minutes',
+        # He et al. 2015, section 4.2
+        'learning rate of 0.01 until its training error fell below 80% (section 4.2)'),
+    '05_family': ("torchvision's ResNet-50, \"v1.5\"", "but d2l 1.0.3's code"),
+}
 
 
 def code(notebook):
@@ -91,3 +121,44 @@ def test_runs_in_reduced_mode_and_draws(path, monkeypatch):
     figures = sum('image/png' in output.get('data', {}) for output in outputs)
     assert figures >= EXPECTED_FIGURES.get(path.name, 0), \
         f'{path.name} drew {figures} figures, expected at least {EXPECTED_FIGURES[path.name]}'
+
+
+def prose(notebook):
+    """The markdown cells' text, links' addresses left out, whitespace collapsed."""
+    return [' '.join(URL.sub('', cell.source).split())
+            for cell in notebook.cells if cell.cell_type == 'markdown']
+
+
+@pytest.mark.parametrize('text', [
+    'ended at 31.2% against 7.0%', 'about 5 minutes on a 2-core CPU', 'it took 20 s',
+    'well under a minute', 'about 17 times fewer', 'the two end 0.03 points apart',
+    'one to two minutes', 'a few minutes', 'costs 18 percent'])
+def test_measured_numbers_are_found(text):
+    assert MEASURED.search(text)
+
+
+@pytest.mark.parametrize('text', [
+    'a 3x3 conv', 'ResNet-18 and the 56-layer net', 'a batch `(1, 64, 56, 56)`',
+    'keeps every second pixel', '1,437 training images', r'weight decay $5 \cdot 10^{-4}$',
+    '8 epochs of batches of 64, i.e. 1,000 steps', 'ten times larger'])
+def test_definitions_are_not_measured_numbers(text):
+    assert not MEASURED.search(text)
+
+
+@pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda path: path.stem)
+def test_markdown_quotes_no_measured_number(path):
+    quoted = QUOTED_NUMBERS.get(path.stem, ())
+    cells = prose(nbformat.read(path, as_version=4))
+    unused = [phrase for phrase in quoted if not any(phrase in text for text in cells)]
+    assert not unused, f'{path.name}: QUOTED_NUMBERS lists phrases it no longer has: {unused}'
+    typed = []
+    for text in cells:
+        for phrase in quoted:
+            text = text.replace(phrase, ' ')
+        typed += [f'{m.group()!r} in "...{text[max(0, m.start() - 40):m.end() + 20]}..."'
+                  for m in MEASURED.finditer(text)]
+    if typed:
+        pytest.fail(f'{path.name}: numbers typed into markdown that read as results; print them '
+                    'or build the sentence with IPython.display.Markdown from the cells (or, '
+                    'for a setting or a quotation, add the phrase to QUOTED_NUMBERS):\n'
+                    + '\n'.join(typed), pytrace=False)

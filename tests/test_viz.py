@@ -177,6 +177,15 @@ def test_plot_gradient_norms_one_line_per_net():
     assert ax.get_yscale() == 'log'
 
 
+def test_plot_gradient_norms_styles():
+    norms = {'plain': [('w0', 1.0)], 'residual': [('w0', 2.0)], 'other': [('w0', 3.0)]}
+    ax = plot_gradient_norms(norms, styles={'plain': ('C0', '--'), 'residual': ('C3', '-')})
+    plain, residual, other = ax.get_lines()
+    assert (plain.get_color(), plain.get_linestyle()) == ('C0', '--')
+    assert (residual.get_color(), residual.get_linestyle()) == ('C3', '-')
+    assert other.get_linestyle() == '-'
+
+
 def test_show_misclassified_titles_and_rows():
     images = np.arange(10 * 4 * 4, dtype=np.float32).reshape(10, 1, 4, 4)
     labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
@@ -184,9 +193,13 @@ def test_show_misclassified_titles_and_rows():
     wrong = show_misclassified(images, labels, predicted, ['a', 'b', 'c'], num_cols=2)
     np.testing.assert_array_equal(wrong, [1, 3, 7])
     axes = plt.gcf().axes
-    assert len(axes) == 4  # 3 errors in rows of 2: 2 rows, not the default 2 x 2 = 4 rows
-    assert [ax.get_title() for ax in axes] == ['b\n→ c', 'a\n→ b', 'b\n→ a', '']
+    assert len(axes) == 3  # 3 errors in rows of 2: 2 rows, the empty cell removed
+    assert [ax.get_title() for ax in axes] == ['b\n→ c', 'a\n→ b', 'b\n→ a']
     np.testing.assert_allclose(drawn(axes[1]), (images[3, 0] - images[3].min()) / 15, rtol=1e-6)
+    plt.close('all')
+    show_misclassified(images, labels, predicted, ['a', 'b', 'c'])  # rows of 8: one row of 3
+    assert len(plt.gcf().axes) == 3
+    assert plt.gcf().get_size_inches()[0] == pytest.approx(3 * 1.5)
     plt.close('all')
     assert len(show_misclassified(images, labels, labels, ['a', 'b', 'c'])) == 0
     assert not plt.get_fignums()  # no error, no figure
