@@ -30,7 +30,8 @@ EXPECTED_FIGURES = {
     '02_resnet18_layer_by_layer.ipynb': 3,    # the net, params/MACs per stage, MACs vs input size
     '03_training_resnet18.ipynb': 4,          # the net, live curves, confusion matrix, errors
     '04_degradation.ipynb': 6,                # plain/residual block, 4 live curves, comparison
-    '05_family.ipynb': 5,                     # basic/bottleneck, v1/v2, A/B, ResNeXt, family
+    '05_family.ipynb': 6,                     # basic/bottleneck, v1/v2, A/B, ResNet/ResNeXt,
+                                              # ResNeXt block, family
     '06_inside_the_network.ipynb': 12,        # the net, curves, 3 filter grids, digit, maps,
 }                                             # photos, and exercise 1's digit and maps
 
