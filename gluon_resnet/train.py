@@ -54,7 +54,8 @@ ADDED = {'kvstore': None, 'recipe': None}
 RECIPES = {
     # Fashion-MNIST to d2l's 92.4% test accuracy (its 10-epoch ResNet-18 at 96x96) in minutes
     # on 2 CPU cores: the 20-layer CIFAR ResNet at the native 28x28, one warmup epoch then a
-    # cosine decay from a large learning rate, label smoothing; see benchmarks/RESULTS.md.
+    # cosine decay from a large learning rate, label smoothing.  Measured: 92.9% after 6
+    # epochs, 13.5 minutes on a 2-core AMD EPYC (benchmarks/RESULTS.md).
     'fmnist-fast': dict(model='cifar_resnet20_v1', data='fashion-mnist', epochs=6,
                         batch_size=128, lr=0.2, schedule='cosine', warmup_epochs=1,
                         label_smoothing=0.1),
