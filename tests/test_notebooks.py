@@ -54,11 +54,11 @@ QUOTED_NUMBERS = {
     '02_resnet18_layer_by_layer': ("d2l's ResNet-18 ([section 8.6]())",),
     '03_training_resnet18': (
         "d2l's MXNet edition, d2l 0.17, and that of the current d2l 1.0",
-        # the full-mode time of 03 measured on one machine (554 s), stated as an estimate
-        'On the 2-core laptop CPU we measured it on, the whole notebook took about ten minutes'),
+        # the full-mode time of 03 measured on one idle 2-core machine (428 s), as an estimate
+        'On the 2-core laptop CPU we measured it on, the whole notebook took about seven minutes'),
     '04_degradation': (
-        # the full-mode time of 04 measured on one machine (607 s), stated as an estimate
-        'On the 2-core laptop CPU we measured it on, the notebook took about ten minutes',
+        # the full-mode time of 04 measured on one idle 2-core machine (348 s), as an estimate
+        'On the 2-core laptop CPU we measured it on, the notebook took about six minutes',
         # He et al. 2015, section 4.2
         'learning rate of 0.01 until its training error fell below 80% (section 4.2)'),
     '05_family': ("torchvision's ResNet-50, \"v1.5\"", "but d2l 1.0.3's code"),
