@@ -14,6 +14,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+import fashion_subset
+from fashion_subset import fashion_mnist_subset, full_fashion_mnist
 from gluon_resnet import data
 from gluon_resnet.data import datasets, loader
 
@@ -214,8 +216,8 @@ def idx_checksums(dataset):
 
 def test_fashion_mnist_as_the_loader_finds_it():
     """The real Fashion-MNIST wherever ``load_dataset`` finds it by default:
-    the data dir, else Debian's package, else a download into the data dir."""
-    dataset = data.load_dataset('fashion-mnist')
+    the data dir, else Debian's package (CI installs it)."""
+    dataset = full_fashion_mnist()
     assert dataset.train_images.shape == (60000, 1, 28, 28)
     assert dataset.test_images.shape == (10000, 1, 28, 28)
     assert dataset.train_images.dtype == np.uint8 and dataset.train_labels.dtype == np.int32
@@ -233,6 +235,7 @@ def test_fashion_mnist_from_debian_package(tmp_path):
     loader by ``test_fashion_mnist_as_the_loader_finds_it``."""
     debian = Path(datasets.DEBIAN_FASHION_MNIST_DIR)
     if not debian.is_dir():
+        full_fashion_mnist()  # skips, or fails in CI, unless the data dir has the files
         pytest.skip(f'{debian} does not exist: the Debian package dataset-fashion-mnist is '
                     'not installed (the data is tested through the loader instead)')
     for expected in data.DATASETS_BY_NAME['fashion-mnist'].files:
@@ -242,6 +245,31 @@ def test_fashion_mnist_from_debian_package(tmp_path):
     assert idx_checksums(dataset) == {file.name: file.checksum
                                       for file in data.DATASETS_BY_NAME['fashion-mnist'].files}
     assert not any(tmp_path.iterdir())  # nothing downloaded or copied
+
+
+def test_shipped_subset_is_the_official_images():
+    """The tests' Fashion-MNIST subset holds the official images and labels at
+    the indices its rule names, and class-balanced subsets of it equal those
+    of the full set (so the learning tests train on the same images)."""
+    full = full_fashion_mnist()
+    with fashion_mnist_subset() as data_dir:
+        subset = data.load_dataset('fashion-mnist', data_dir)
+        for images, labels, full_images, full_labels, (first, per_class) in (
+                (subset.train_images, subset.train_labels, full.train_images,
+                 full.train_labels, fashion_subset.KEEP['train']),
+                (subset.test_images, subset.test_labels, full.test_images,
+                 full.test_labels, fashion_subset.KEEP['t10k'])):
+            index = fashion_subset.kept(full_labels, first, per_class)
+            assert len(index) == len(labels) and first <= len(index) < first + 10 * per_class
+            np.testing.assert_array_equal(images, full_images[index])
+            np.testing.assert_array_equal(labels, full_labels[index])
+        small = data.load_data('fashion-mnist', 50, data_dir=data_dir, train_subset=2000,
+                               test_subset=1000)
+    large = data.load_data('fashion-mnist', 50, train_subset=2000, test_subset=1000)
+    for ours, theirs in zip(small[:2], large[:2]):
+        np.testing.assert_array_equal(ours.images, theirs.images)
+        np.testing.assert_array_equal(ours.labels, theirs.labels)
+    assert small[2] == large[2]
 
 
 def test_fashion_mnist_small_files(tmp_path, monkeypatch, no_debian):

@@ -19,6 +19,7 @@ import pytest
 from mxnet import gluon
 
 from conftest import WITHOUT_ROOT_OVERRIDE, cli_error, python_m, train_digits_run
+from fashion_subset import fashion_mnist_subset
 from gluon_resnet._cli import run
 from gluon_resnet.checkpoint import RunDir
 from gluon_resnet.data import load_data
@@ -37,24 +38,27 @@ def digits_run(tmp_path_factory):
     return train_digits_run(tmp_path_factory.mktemp('runs') / 'digits')
 
 
-@pytest.fixture(scope='module')
-def fashion_run(tmp_path_factory):
-    """d2l's ResNet-18 after one epoch on 256 Fashion-MNIST images, with the
-    settings predict and export read (the CLI records them all)."""
-    out = str(tmp_path_factory.mktemp('runs') / 'fashion')
-    train_iter, test_iter, info = load_data('fashion-mnist', 64, train_subset=256,
-                                            test_subset=64)
-    args = {'model': 'resnet18', 'data': 'fashion-mnist', 'image_size': None,
-            'data_dir': None, 'seed': 0}
-    fit(get_model('resnet18', num_classes=10), train_iter, test_iter, 1, 0.05, 'cpu',
-        out=RunDir(out, args=args, data=info))
-    return out
+@pytest.fixture
+def fashion_run(tmp_path):
+    """d2l's ResNet-18 after one epoch on 256 images of the shipped Fashion-MNIST
+    subset, with the settings predict and export read (the CLI records them all);
+    the subset stays readable while the test runs."""
+    out = str(tmp_path / 'runs' / 'fashion')
+    with fashion_mnist_subset() as data_dir:
+        train_iter, test_iter, info = load_data('fashion-mnist', 64, data_dir=data_dir,
+                                                train_subset=256, test_subset=64)
+        args = {'model': 'resnet18', 'data': 'fashion-mnist', 'image_size': None,
+                'data_dir': str(data_dir), 'seed': 0}
+        fit(get_model('resnet18', num_classes=10), train_iter, test_iter, 1, 0.05, 'cpu',
+            out=RunDir(out, args=args, data=info))
+        yield out
 
 
 def real_test_batch(run_dir, count=64):
     """The run's net and its first ``count`` test images, as the run's loader gives them."""
     net, args, data = load_trained(run_dir)
-    _, test_iter, _ = load_data(data['name'], count, args['image_size'], seed=args['seed'])
+    _, test_iter, _ = load_data(data['name'], count, args['image_size'], args['data_dir'],
+                                seed=args['seed'])
     return net, next(iter(test_iter))[0]
 
 
