@@ -95,11 +95,8 @@ def check_train_arguments(train_argv, num_workers):
     when missing (the workers must agree on it).  ``ValueError`` if they cannot
     work; argparse errors exit with code 2."""
     from . import train  # imports MXNet: only once the launcher's own arguments are good
-    parser = train.make_parser()
-    args = parser.parse_args(train_argv)
-    if args.resume:
-        args = train.resumed_args(parser, args, train.given_flags(parser, train_argv))
-    kvstore = getattr(args, 'kvstore', None) or 'device'
+    args = train.parse_args(train_argv)  # --recipe and --resume applied as train applies them
+    kvstore = args.kvstore or 'device'
     if args.resume and not is_distributed(kvstore):
         raise ValueError(f'{args.resume} is a run of one process (--kvstore {kvstore}): resume '
                          f'it with {train.PROG} --resume {args.resume}')
@@ -117,7 +114,7 @@ def check_train_arguments(train_argv, num_workers):
         return train_argv, args.resume
     if args.out:
         return train_argv, args.out
-    out = os.path.join('runs', f'{args.model}-{args.data}-{time.strftime("%Y%m%d-%H%M%S")}')
+    out = train.default_out(args)
     return [*train_argv, '--out', out], out
 
 

@@ -254,10 +254,14 @@ def check_args(args):
     return ctx
 
 
+def default_out(args):
+    """Where a run goes without ``--out``: ``runs/<model>-<data>-<YYYYmmdd-HHMMSS>``."""
+    return os.path.join('runs', f'{args.model}-{args.data}-{time.strftime("%Y%m%d-%H%M%S")}')
+
+
 def run_directory(args):
     """The run's ``RunDir``, checked: new runs must not overwrite another."""
-    out = args.out or os.path.join(
-        'runs', f'{args.model}-{args.data}-{time.strftime("%Y%m%d-%H%M%S")}')
+    out = args.out or default_out(args)
     recorded = {name: value for name, value in {**vars(args), 'out': out}.items()
                 if name not in ADDED or value != ADDED[name]}
     run_dir = RunDir(out, args=recorded)  # data: once loaded

@@ -441,3 +441,16 @@ def test_distributed_kvstore_outside_a_job(capsys, monkeypatch):
                 r'--workers N', capsys, monkeypatch)
     with pytest.raises(ValueError, match='kvstore dist_async trains in a job'):
         fit(None, [1], [1], 1, 0.1, 'cpu', kvstore='dist_async')
+
+
+def test_the_launcher_applies_a_recipe_as_train_does(capsys, monkeypatch):
+    """``-- --recipe fmnist-fast``: the workers' run is named after the
+    recipe's model and data, and the batch split is checked with its batch."""
+    monkeypatch.setattr(time, 'strftime', lambda format: '20260101-000000')
+    argv = ['--recipe', 'fmnist-fast', '--kvstore', 'dist_sync']
+    recipe = train.RECIPES['fmnist-fast']
+    out = os.path.join('runs', f'{recipe["model"]}-{recipe["data"]}-20260101-000000')
+    assert launch.check_train_arguments(argv, 2) == ([*argv, '--out', out], out)
+    check_error(launch, ['--workers', '3', '--', *argv],
+                rf'--batch-size {recipe["batch_size"]} cannot be split evenly over --workers 3',
+                capsys, monkeypatch)
