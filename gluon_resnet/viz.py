@@ -7,7 +7,7 @@ function                    what it gives
                             ``show_images``, for ``(N, C, H, W)`` arrays)
 ``layer_outputs``           the output of every layer of a sequence (d2l's
                             shape loop), to look at feature maps
-``predict``                 the images, labels and predicted classes of a
+``classify``                the images, labels and predicted classes of a
                             data iterator, as numpy arrays
 ``show_misclassified``      a grid of the images a net got wrong, titled
                             with the true and the predicted class
@@ -29,7 +29,7 @@ import numpy as np
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
 
-__all__ = ['to_numpy', 'show_images', 'layer_outputs', 'predict', 'show_misclassified',
+__all__ = ['to_numpy', 'show_images', 'layer_outputs', 'classify', 'show_misclassified',
            'confusion_matrix', 'plot_confusion_matrix', 'gradient_norms', 'plot_gradient_norms']
 
 
@@ -130,7 +130,7 @@ def layer_outputs(layers, X):
     return outputs
 
 
-def predict(net, data_iter, ctx=None):
+def classify(net, data_iter, ctx=None):
     """Run ``net`` over ``data_iter``; return ``(images, labels, predicted)``.
 
     ``images`` : ``(N, C, H, W)`` float32 as the iterator yields them (normalised),
@@ -155,7 +155,7 @@ def show_misclassified(images, labels, predicted, classes, num_rows=2, num_cols=
     indices of all the misclassified images.
 
     ``images`` : ``(N, C, H, W)``, ``labels`` and ``predicted`` : ``(N,)``, as
-    ``predict`` returns them.  The grid is sized to the errors there are: fewer
+    ``classify`` returns them.  The grid is sized to the errors there are: fewer
     than ``num_cols`` make one row of that many, and the last row has no
     empty cells; nothing is drawn when there is no error.
     """

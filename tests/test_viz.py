@@ -12,8 +12,8 @@ from mxnet.gluon import nn  # noqa: E402
 from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix  # noqa: E402
 
 from gluon_resnet import get_model, layer_report, load_data  # noqa: E402
-from gluon_resnet.viz import (confusion_matrix, gradient_norms, layer_outputs,  # noqa: E402
-                              plot_confusion_matrix, plot_gradient_norms, predict,
+from gluon_resnet.viz import (classify, confusion_matrix, gradient_norms, layer_outputs,  # noqa: E402
+                              plot_confusion_matrix, plot_gradient_norms,
                               show_images, show_misclassified, to_numpy)
 
 
@@ -94,15 +94,15 @@ def test_layer_outputs_needs_a_sequence():
         layer_outputs(get_model('cifar_resnet20_v1'), nd.zeros((1, 3, 8, 8)))
 
 
-# predict and confusion matrices --------------------------------------------------
+# classify and confusion matrices -------------------------------------------------
 
-def test_predict_matches_the_net():
+def test_classify_matches_the_net():
     _, test_iter, info = load_data('synthetic', 16, num_train=32, num_test=40,
                                    image_shape=(1, 8, 8), num_classes=3)
     net = nn.HybridSequential()
     net.add(nn.Flatten(), nn.Dense(3))
     net.initialize(mx.init.Normal(1))
-    images, labels, predicted = predict(net, test_iter)
+    images, labels, predicted = classify(net, test_iter)
     assert images.shape == (40, 1, 8, 8) and labels.shape == predicted.shape == (40,)
     X = np.concatenate([to_numpy(X) for X, _ in test_iter])
     y = np.concatenate([to_numpy(y) for _, y in test_iter])
