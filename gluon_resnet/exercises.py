@@ -66,7 +66,7 @@ from mxnet.gluon import nn
 
 from .blocks import RELU, BasicBlock, Bottleneck, ResNeXtBlock, Residual, residual_parts
 from .models import get_model, is_initialized
-from .report import layer_report
+from .report import layer_report, named_children
 
 __all__ = ['check_residual', 'check_bottleneck', 'check_resnext_block', 'check_shortcut',
            'check_zero_gamma', 'check_depth', 'check_macs', 'check_parameters']
@@ -135,11 +135,7 @@ def _ordinal(n):
 def _named_blocks(block, path=''):
     """``(path, child)`` for every block below ``block``; an element of a
     Sequential is named by its kind and rank, as ``layer_report`` names rows."""
-    counts = collections.Counter()
-    for key, child in block._children.items():
-        if key.isdigit():
-            alias = child._alias()
-            key, counts[alias] = f'{alias}{counts[alias]}', counts[alias] + 1
+    for key, child in named_children(block):
         name = f'{path}/{key}' if path else key
         yield name, child
         yield from _named_blocks(child, name)

@@ -60,7 +60,7 @@ from .checks import check_positive
 from .models import check_input, get_model, model_infos
 
 __all__ = ['LayerRecord', 'LayerReport', 'layer_report', 'count_parameters',
-           'count_macs', 'model_table', 'training_bytes']
+           'count_macs', 'model_table', 'training_bytes', 'named_children']
 
 
 # Helpers
@@ -143,6 +143,20 @@ def _format_table(header, rows, num_left, footer=None):
     return '\n'.join(lines)
 
 
+def named_children(block):
+    """``(name, child)`` for each child of ``block``, in order, named as the
+    report names its rows: a child stored in an attribute keeps the attribute's
+    name; an element of a ``Sequential`` is named by its kind and its rank among
+    siblings of that kind (``conv0``, ``batchnorm0``, ``stage0``), as Gluon's
+    ``_alias()`` names blocks, so not by Gluon's global name counters."""
+    counts = collections.Counter()
+    for key, child in block._children.items():
+        if key.isdigit():  # an element of a Sequential
+            alias = child._alias()
+            key, counts[alias] = f'{alias}{counts[alias]}', counts[alias] + 1
+        yield key, child
+
+
 def _descendants(block):
     """``block`` and every block below it."""
     yield block
@@ -152,15 +166,9 @@ def _descendants(block):
 
 def _row_blocks(block, path='', level=0, depth=None):
     """Yield ``(name, block)`` for the rows below ``block``, which is at ``level``."""
-    counts = collections.Counter()
-    for key, child in block._children.items():
-        holder = False
-        if key.isdigit():  # an element of a Sequential
-            alias = child._alias()
-            key = f'{alias}{counts[alias]}'
-            counts[alias] += 1
-        else:
-            holder = type(child) in (nn.Sequential, nn.HybridSequential)
+    for key, child in named_children(block):
+        holder = (block._children.get(key) is child  # stored in an attribute, not an element
+                  and type(child) in (nn.Sequential, nn.HybridSequential))
         name = f'{path}/{key}' if path else key
         if holder:
             yield from _row_blocks(child, name, level, depth)

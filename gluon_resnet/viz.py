@@ -22,12 +22,12 @@ Arrays may be numpy, ``mx.nd`` or ``mx.np``; the functions return numpy
 arrays and matplotlib axes and never call ``plt.show()``: Jupyter's inline
 backend draws the figure at the end of the cell.
 """
-import collections
-
 import matplotlib.pyplot as plt
 import numpy as np
 from mxnet import autograd, gluon
 from mxnet.gluon import nn
+
+from .report import named_children
 
 __all__ = ['to_numpy', 'show_images', 'layer_outputs', 'classify', 'show_misclassified',
            'confusion_matrix', 'plot_confusion_matrix', 'gradient_norms', 'plot_gradient_norms']
@@ -121,12 +121,10 @@ def layer_outputs(layers, X):
     if not isinstance(layers, (nn.Sequential, nn.HybridSequential)):
         raise ValueError(f'expected a Sequential or HybridSequential (e.g. net.features), '
                          f'got {type(layers).__name__}')
-    counts, outputs = collections.Counter(), []
-    for layer in layers:
+    outputs = []
+    for name, layer in named_children(layers):
         X = layer(X)
-        alias = layer._alias()  # how Gluon names the blocks of a sequence
-        outputs.append((f'{alias}{counts[alias]}', X))
-        counts[alias] += 1
+        outputs.append((name, X))
     return outputs
 
 
