@@ -207,6 +207,11 @@ def resumed_args(parser, args, given):
     if missing:
         raise ValueError(f'{run_dir}/config.json lacks {", ".join(missing)}: only runs of '
                          f'{PROG} can be resumed by it')
+    unknown = sorted(set(recorded) - set(vars(args)))  # every flag's name, out and resume too
+    if unknown:  # a misspelt setting would be ignored: the run would not be the one meant
+        raise ValueError(f'{run_dir}/config.json has unknown setting{"s" * (len(unknown) > 1)} '
+                         f'{", ".join(unknown)}: expected only the flags of {PROG}; remove '
+                         f'{"them" if len(unknown) > 1 else "it"}')
     check_recorded(parser, recorded, f'{run_dir}/config.json')
     for name, value in given.items():
         if name not in ('resume', 'out', *MOVABLE) and recorded.get(name) != value:

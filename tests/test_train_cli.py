@@ -282,6 +282,22 @@ def test_hand_edited_config_is_checked_on_resume(finished_run, tmp_path, name, v
                                   rf'--{name} cannot be')
 
 
+def test_unknown_setting_in_config_is_refused_on_resume(finished_run, tmp_path, capsys):
+    """A hand-edited key (a typo of a flag's name, say) would be ignored without a word."""
+    copy = tmp_path / 'copy'
+    shutil.copytree(finished_run[0], copy)
+    config = json.loads((copy / 'config.json').read_text())
+    config['args']['bogus'] = 1
+    (copy / 'config.json').write_text(json.dumps(config))
+    check_error(['--resume', str(copy)], rf'^{copy}/config.json has unknown setting bogus: '
+                                         rf'expected only the flags of {train.PROG}; remove it$',
+                capsys)
+    config['args'].update(bogus=None, epochs_=3)
+    (copy / 'config.json').write_text(json.dumps(config))
+    check_error(['--resume', str(copy)], r'has unknown settings bogus, epochs_: .* remove them$',
+                capsys)
+
+
 def test_resuming_a_finished_run_says_so(finished_run):
     out, _ = finished_run
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
