@@ -244,13 +244,13 @@ def make_parser():
 
 
 def main(argv=None):
-    announce_threads()
     args = make_parser().parse_args(argv)
     try:
         result = export(args.run, args.out, args.format, args.force)
     except Mismatch as error:
         print(f'{PROG}: error: {error}', file=sys.stderr)
         sys.exit(EXIT_MISMATCH)
+    announce_threads()  # after the checks and the conversion, which may fail: one line then
     checker = 'onnxruntime' if args.format == 'onnx' else 'SymbolBlock.imports'
     print(f'{checker} vs MXNet on {result.num_images} test images: max abs difference '
           f'{result.difference:.2g} ({result.difference / result.largest_logit:.2g} of the '

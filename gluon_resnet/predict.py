@@ -314,9 +314,9 @@ def make_parser():
 
 
 def main(argv=None):
-    announce_threads()
     args = make_parser().parse_args(argv)
     predictions = predict(args.run, args.images, top_k=args.top_k)
+    announce_threads()  # after the checks of the run and every image: an error is one line
     if args.json:
         print(json.dumps([p.to_json() for p in predictions], indent=1))
         return

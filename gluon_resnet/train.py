@@ -276,7 +276,6 @@ def run_directory(args):
 
 
 def main(argv=None):
-    announce_threads()
     args = parse_args(argv)
     ctx = check_args(args)
     run_dir = run_directory(args)
@@ -298,6 +297,9 @@ def main(argv=None):
         run_dir.data = info
         if rank == 0:  # the other workers leave the run directory to worker 0
             run_dir.start()
+    elif run_dir.has_checkpoint():
+        run_dir.resume_files()  # checksums now, not in fit: a corrupted one is one line
+    announce_threads()  # every check passed: an error is one line, without the notice
     print(f'training {args.model} on {args.data} {info.image_shape}, {info.num_train} '
           f'training and {info.num_test} test images, on {ctx}; run directory {out}')
     resume_command = f'{PROG} --resume {shlex.quote(out)}'

@@ -114,14 +114,15 @@ def python_m(module, *args, prefix=(), **kwargs):
 
 def cli_error(main, prog, argv, capsys, code=2):
     """The error that ``main(argv)`` says under ``_cli.run`` (without ``prog: error: ``),
-    checked to be one line on stderr, after the thread notice, with exit ``code``."""
+    checked to be all of stderr, one line (no thread notice: the tool did not start), with
+    exit ``code``."""
     from gluon_resnet._cli import run
     with pytest.raises(SystemExit) as exit_info:
         run(lambda: main([*map(str, argv)]), prog)
     assert exit_info.value.code == code
     stderr = capsys.readouterr().err
-    notice, error, *more = stderr.splitlines()
-    assert notice.startswith('using ') and not more and 'Traceback' not in stderr
+    assert len(stderr.splitlines()) == 1, stderr
+    error = stderr.rstrip('\n')
     assert error.startswith(f'{prog}: error: ')
     return error[len(f'{prog}: error: '):]
 

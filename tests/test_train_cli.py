@@ -16,7 +16,6 @@ import pytest
 
 from gluon_resnet import train
 from conftest import WITHOUT_ROOT_OVERRIDE, cli_error, python_m
-from gluon_resnet._cli import announce_threads
 from gluon_resnet.data import load_data
 from gluon_resnet.training import load_checkpoint
 
@@ -149,7 +148,7 @@ def test_corrupted_checkpoint_is_named_and_kept(finished_run, tmp_path, capsys):
 def test_gpu_refusal_in_a_real_process():
     result = cli('--ctx', 'gpu')
     assert result.returncode == 2
-    assert result.stderr.splitlines()[1:] == [
+    assert result.stderr.splitlines() == [
         f'{train.PROG}: error: cannot use gpu(0): this MXNet is the CPU build; install '
         'mxnet-cu112 (CUDA 11.2) or mxnet-cu117 (CUDA 11.7), version 1.9.1, with the CUDA 11 '
         'and cuDNN 8 libraries, or train on the CPU (--ctx cpu)']
@@ -210,10 +209,10 @@ def test_signal_saves_and_resume_equals_an_unbroken_run(tmp_path, signum, unbrok
 # What a new user runs into: every expected failure is one line and exit 2
 
 def assert_one_line_error(result, message):
-    """Exit code 2, and one error line on stderr (after the thread notice) matching ``message``."""
+    """Exit code 2, and stderr one error line (no thread notice) matching ``message``."""
     assert result.returncode == 2, result.stderr
-    notice, *errors = result.stderr.splitlines()
-    assert notice.startswith('using ') and len(errors) == 1, result.stderr
+    errors = result.stderr.splitlines()
+    assert len(errors) == 1, result.stderr
     assert errors[0].startswith(f'{train.PROG}: error: '), errors
     assert re.search(message, errors[0]), errors[0]
     assert 'training ' not in result.stdout  # nothing was announced or started
@@ -391,7 +390,6 @@ def test_sizes_that_cannot_work_are_refused_before_allocating(tmp_path, argv, me
 ])
 def test_os_errors_become_one_line_that_says_what_to_do(number, message, capsys):
     def main(argv):  # a tool that fails to write its checkpoint
-        announce_threads()
         raise OSError(number, os.strerror(number), 'runs/x/last.ckpt')
     assert cli_error(main, 'tool', [], capsys) == message
 
