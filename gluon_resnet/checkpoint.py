@@ -23,7 +23,13 @@ epoch's running sums, the history, the settings) and, stored last,
 (``files.write_atomically``): a crash leaves the old checkpoint or the new
 one, never a mix.  Reading one checks every checksum and names the file if
 one differs.
+
+While a run writes its directory it holds ``.lock`` there (``RunDir.locked``):
+a second run on the same directory is refused instead of mixing its files
+with the first's.
 """
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -45,6 +51,7 @@ __all__ = ['RunDir', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint', 'r
 
 HISTORY_KEYS = ('epoch', 'loss', 'train_acc', 'test_acc', 'img_per_s', 'lr')
 RUN_FILES = ('config.json', 'metrics.jsonl', 'curves.png', 'last.ckpt', 'best.ckpt')
+LOCK_FILE = '.lock'  # not a run file: files(), size_mb() and check_new() do not see it
 CHECKPOINT_FILES = ('model.params', 'trainer.states', 'state.json')
 DATA_KEYS = ('name', 'classes', 'image_shape', 'mean', 'std')  # of data.DatasetInfo
 
@@ -144,7 +151,7 @@ class RunDir:
     caller.  ``data`` (a ``data.DatasetInfo``) records what preprocessing and
     class names a prediction needs.  ``start`` begins a new run, refusing a folder that holds another
     run's checkpoints; ``resume_files()`` reads ``last.ckpt``; ``save_last``
-    and ``end_epoch`` write.
+    and ``end_epoch`` write; ``locked()`` keeps other runs out meanwhile.
     """
 
     def __init__(self, path, args=None, data=None):
@@ -170,6 +177,33 @@ class RunDir:
         write_atomically(os.path.join(self.path, 'config.json'),
                          json.dumps(record, indent=2).encode())
         self.started = True
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the run directory (created if need be) for one run inside ``with``:
+        ``ValueError`` if another process holds it.  The lock is ``fcntl.flock``
+        on ``.lock``, which the kernel releases when the process ends, however it
+        ends; the file is removed when the ``with`` ends."""
+        os.makedirs(self.path, exist_ok=True)
+        path = os.path.join(self.path, LOCK_FILE)
+        while True:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(descriptor)
+                raise ValueError(f'{self.path} is in use by another run: wait for it to end, '
+                                 'or choose another directory') from None
+            if _same_file(descriptor, path):
+                break
+            # The holder removed the file as we opened it: lock the one there now.
+            os.close(descriptor)
+        try:
+            yield self
+        finally:
+            with contextlib.suppress(FileNotFoundError):  # the folder was removed meanwhile
+                os.remove(path)  # before the unlock: whoever locks next locks a file in place
+            os.close(descriptor)
 
     def check_new(self):
         """Raise ``ValueError`` if a new run cannot start here (see ``start``)."""
@@ -238,6 +272,16 @@ class RunDir:
         self.save_last(net, trainer, state)
         if improved:
             _link_or_copy(self.last, self.best)
+
+
+def _same_file(descriptor, path):
+    """Whether the open file ``descriptor`` is the file at ``path``."""
+    try:
+        there = os.stat(path)
+    except FileNotFoundError:
+        return False
+    here = os.fstat(descriptor)
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _link_or_copy(source, target):

@@ -28,6 +28,7 @@ stderr); 3 the loss became NaN or infinite (the last checkpoint is kept);
 130 stopped by SIGINT or SIGTERM.
 """
 import argparse
+import contextlib
 import os
 import shlex
 import signal
@@ -293,36 +294,38 @@ def main(argv=None):
     net = get_model(args.model, num_classes=info.num_classes)
     check_input(net, (args.batch_size, *info.image_shape))  # e.g. too small for the model
     check_memory(net, (args.batch_size, *info.image_shape))
-    if not args.resume:
-        run_dir.data = info
-        if rank == 0:  # the other workers leave the run directory to worker 0
-            run_dir.start()
-    elif run_dir.has_checkpoint():
-        run_dir.resume_files()  # checksums now, not in fit: a corrupted one is one line
-    announce_threads()  # every check passed: an error is one line, without the notice
-    print(f'training {args.model} on {args.data} {info.image_shape}, {info.num_train} '
-          f'training and {info.num_test} test images, on {ctx}; run directory {out}')
-    resume_command = f'{PROG} --resume {shlex.quote(out)}'
-    if is_distributed(kvstore):
-        resume_command = (f'{LAUNCH_PROG} --workers {num_workers} --servers '
-                          f'{os.environ["DMLC_NUM_SERVER"]} -- --resume {shlex.quote(out)}')
-    for signum in (signal.SIGINT, signal.SIGTERM):  # the second one, once fit has the first
-        signal.signal(signum, abort_handler(f'{PROG}: aborted; resume with: {resume_command}'))
+    # The other workers leave the run directory to worker 0: it alone writes, so it alone locks.
+    with run_dir.locked() if rank == 0 else contextlib.nullcontext():
+        if not args.resume:
+            run_dir.data = info
+            if rank == 0:
+                run_dir.start()
+        elif run_dir.has_checkpoint():
+            run_dir.resume_files()  # checksums now, not in fit: a corrupted one is one line
+        announce_threads()  # every check passed: an error is one line, without the notice
+        print(f'training {args.model} on {args.data} {info.image_shape}, {info.num_train} '
+              f'training and {info.num_test} test images, on {ctx}; run directory {out}')
+        resume_command = f'{PROG} --resume {shlex.quote(out)}'
+        if is_distributed(kvstore):
+            resume_command = (f'{LAUNCH_PROG} --workers {num_workers} --servers '
+                              f'{os.environ["DMLC_NUM_SERVER"]} -- --resume {shlex.quote(out)}')
+        for signum in (signal.SIGINT, signal.SIGTERM):  # the second one, once fit has the first
+            signal.signal(signum, abort_handler(f'{PROG}: aborted; resume with: {resume_command}'))
 
-    try:
-        fit(net, train_iter, test_iter, args.epochs, args.lr, ctx, schedule=args.schedule,
-            warmup_epochs=args.warmup_epochs, wd=args.wd, momentum=args.momentum,
-            label_smoothing=args.label_smoothing, hybridize=args.hybridize, seed=args.seed,
-            amp=args.amp, out=run_dir, resume=bool(args.resume), kvstore=kv)
-    except NonFiniteLoss as error:
-        print(f'{PROG}: error: {error}', file=sys.stderr)
-        sys.exit(EXIT_DIVERGED)
-    except Interrupted as error:
-        resume = f'\nresume with: {resume_command}' if rank == 0 else ''
-        print(f'{PROG}: {error}{resume}', file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    if rank == 0:
-        print(f'wrote {out} ({run_dir.size_mb():.0f} MB): {", ".join(run_dir.files())}')
+        try:
+            fit(net, train_iter, test_iter, args.epochs, args.lr, ctx, schedule=args.schedule,
+                warmup_epochs=args.warmup_epochs, wd=args.wd, momentum=args.momentum,
+                label_smoothing=args.label_smoothing, hybridize=args.hybridize, seed=args.seed,
+                amp=args.amp, out=run_dir, resume=bool(args.resume), kvstore=kv)
+        except NonFiniteLoss as error:
+            print(f'{PROG}: error: {error}', file=sys.stderr)
+            sys.exit(EXIT_DIVERGED)
+        except Interrupted as error:
+            resume = f'\nresume with: {resume_command}' if rank == 0 else ''
+            print(f'{PROG}: {error}{resume}', file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
+        if rank == 0:
+            print(f'wrote {out} ({run_dir.size_mb():.0f} MB): {", ".join(run_dir.files())}')
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ import pytest
 
 from gluon_resnet import train
 from conftest import WITHOUT_ROOT_OVERRIDE, cli_error, python_m
+from gluon_resnet.checkpoint import RunDir
 from gluon_resnet.data import load_data
 from gluon_resnet.training import load_checkpoint
 
@@ -295,6 +296,26 @@ def test_unknown_setting_in_config_is_refused_on_resume(finished_run, tmp_path, 
     (copy / 'config.json').write_text(json.dumps(config))
     check_error(['--resume', str(copy)], r'has unknown settings bogus, epochs_: .* remove them$',
                 capsys)
+
+
+def test_a_run_directory_in_use_is_refused(finished_run, tmp_path, capsys):
+    """Another run holds the directory (here: this process): a new run on it and a
+    resumed one are refused before they write anything."""
+    out = tmp_path / 'new'
+    with RunDir(out).locked():
+        check_error([*SMALL, '--epochs', '1', '--out', str(out)],
+                    rf'^{out} is in use by another run: wait for it to end, or choose another '
+                    'directory$', capsys)
+        assert [p.name for p in out.iterdir()] == ['.lock']  # the holder's
+    assert not any(out.iterdir())  # released: the lock file goes with it
+    unfinished = tmp_path / 'unfinished'  # stopped before its first checkpoint
+    unfinished.mkdir()
+    shutil.copy(finished_run[0] / 'config.json', unfinished)
+    before = {p.name: p.read_bytes() for p in unfinished.iterdir()}
+    with RunDir(unfinished).locked():
+        check_error(['--resume', str(unfinished)], f'^{unfinished} is in use by another run',
+                    capsys)
+    assert {p.name: p.read_bytes() for p in unfinished.iterdir()} == before
 
 
 def test_resuming_a_finished_run_says_so(finished_run):
