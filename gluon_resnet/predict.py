@@ -23,6 +23,8 @@ preprocessing of training, from the run's config.json ``data`` record:
 Each conversion that makes a file unlike the training images (colour, size)
 is reported in the prediction's ``note``.  An ambiguous file is refused:
 transparent pixels (on what background?), 16-bit or floating-point pixels.
+A file of more than ``MAX_MEGAPIXELS`` (64) megapixels is refused before it
+is decoded: shrink it first.
 
 Exit codes: 0 done; 2 a bad argument, image or run directory (one line on
 stderr).
@@ -30,6 +32,7 @@ stderr).
 import argparse
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -51,6 +54,9 @@ PROG = 'python -m gluon_resnet.predict'
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')  # what a folder is searched for, any case
 IMAGE_FORMATS = ('PNG', 'JPEG', 'MPO')  # as Pillow names them; MPO: a phone camera's JPEG
 BATCH_SIZE = 64
+# The largest file decoded: every image is shrunk to 32x32 pixels or fewer, and a bigger
+# one costs seconds and GBs (8000x8000 RGB: 192 MB decoded, 256 MB as RGBA) for nothing.
+MAX_MEGAPIXELS = 64
 
 
 class Prediction(NamedTuple):
@@ -143,11 +149,16 @@ def open_image(source, item):
         return Image.fromarray(array)
     if not isinstance(item, Path):
         return item
-    with open(item, 'rb') as file:  # OSError (missing, unreadable): the CLI names the path
+    with open(item, 'rb') as file, warnings.catch_warnings():  # OSError: the CLI names the path
+        # Pillow warns in two lines above 89 megapixels: MAX_MEGAPIXELS refuses in one
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
         try:
-            image = Image.open(file)
+            image = Image.open(file)  # reads the header only
             if image.format not in IMAGE_FORMATS:
                 raise ValueError(f'{source} is a {image.format} image: expected PNG or JPEG')
+            width, height = image.size
+            if width * height > MAX_MEGAPIXELS * 1e6:
+                raise ValueError(too_big(source, f'{width}x{height} pixels'))
             if image.format == 'PNG':  # load() ignores a missing end; verify() reads all
                 image.verify()
                 file.seek(0)
@@ -155,12 +166,18 @@ def open_image(source, item):
             image.load()
         except UnidentifiedImageError:
             raise ValueError(f'{source} is not an image: expected a PNG or JPEG file') from None
-        except Image.DecompressionBombError as error:
-            raise ValueError(f'{source}: {error}') from None
+        except Image.DecompressionBombError:  # Image.open refuses it before saying its size
+            raise ValueError(too_big(source, f'over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} '
+                                             'megapixels')) from None
         except (OSError, SyntaxError, EOFError) as error:
             raise ValueError(f'{source} is truncated or corrupted: expected a complete PNG '
                              f'or JPEG file ({error})') from None
     return ImageOps.exif_transpose(image)  # photos: the camera's rotation
+
+
+def too_big(source, size):
+    """The error for an image file of ``size`` (words) above ``MAX_MEGAPIXELS``."""
+    return f'{source}: {size}, expected at most {MAX_MEGAPIXELS} megapixels: shrink it first'
 
 
 def to_raw_pixels(image, source, data):

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -176,3 +177,21 @@ def test_unreadable_file(run_dir, digit_files, tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
         f'{PROG}: error: {secret}: permission denied: choose a path you can read and write']
+
+
+@pytest.mark.parametrize('side, size', [
+    (10000, '10000x10000 pixels'),  # Pillow warns (above 89 megapixels), in two lines
+    (14000, 'over 179 megapixels'),  # Pillow refuses (above 179) before it says the size
+])
+def test_a_huge_image_is_refused_in_one_line(run_dir, tmp_path, side, size):
+    """Before it is decoded, in the package's words; a 1-bit black PNG is a few KB."""
+    huge = tmp_path / 'huge.png'
+    Image.new('1', (side, side)).save(huge)
+    message = f'{huge}: {size}, expected at most 64 megapixels: shrink it first'
+    result = python_m('gluon_resnet.predict', '--run', run_dir, huge)
+    assert (result.returncode, result.stderr) == (2, f'{PROG}: error: {message}\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', Image.DecompressionBombWarning)
+        with pytest.raises(ValueError) as error:
+            predict(run_dir, huge)
+    assert str(error.value) == message
