@@ -5,7 +5,8 @@ The contract of every tool (``run``): an expected failure (a bad value, a
 missing or unreadable file, a read-only folder, a full disk, too little
 memory) is one line on stderr and exit code 2; a closed stdout or stderr (``|
 head``) is ignored and the work goes on; the first Ctrl-C is the tool's to
-handle (``train`` stops after the step and saves), a second one ends the
+handle (``train`` stops after the step and saves; ``export`` removes its
+temporary files, or finishes once it commits them), a second one ends the
 process at once with exit code 130; neither prints a traceback.
 """
 import argparse
@@ -61,6 +62,7 @@ fraction = number_type(low=0, high=1, high_open=True)
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+SIGNALS = (signal.SIGINT, signal.SIGTERM)  # what stops a tool
 
 
 class _ClosedPipeSafe:
@@ -102,6 +104,25 @@ def abort_handler(message='aborted'):
     return abort
 
 
+def interrupt_handler(prog):
+    """A signal handler that stops the work as Ctrl-C does in Python
+    (``KeyboardInterrupt``: ``finally`` blocks remove temporary files, ``run``
+    exits with 130), and makes the next signal abort at once."""
+    def interrupt(signum, frame):
+        for other in SIGNALS:
+            signal.signal(other, abort_handler(f'{prog}: aborted'))
+        raise KeyboardInterrupt
+    return interrupt
+
+
+def ignore_signals():
+    """Ignore SIGINT and SIGTERM until ``run`` restores the handlers: for a tool's
+    last step, committing its files and saying so, which a signal must not turn
+    into exit 130 with the files written; the tool finishes, exit code 0."""
+    for signum in SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def describe_os_error(error):
     """One line for an ``OSError``: what failed, on which path, what to do."""
     path = error.filename if error.filename is not None else ''
@@ -124,7 +145,7 @@ def run(main, prog):
     """Call ``main()`` under the contract of the module docstring; the streams
     and signal handlers are restored afterwards (tests call it in-process)."""
     streams = sys.stdout, sys.stderr
-    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {signum: signal.getsignal(signum) for signum in SIGNALS}
     sys.stdout, sys.stderr = _ClosedPipeSafe(sys.stdout), _ClosedPipeSafe(sys.stderr)
     for signum in handlers:  # train's fit stops gracefully at the first signal, and hands
         signal.signal(signum, abort_handler(f'{prog}: aborted'))  # the second to this one

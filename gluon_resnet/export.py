@@ -23,15 +23,18 @@ OUT + '-0000.params')`` loads.
 Before anything is written, the export is loaded back (onnxruntime, or
 ``SymbolBlock.imports``) and run on a batch of the run's real test images;
 the largest difference from MXNet's logits is printed.  Each file is written
-through a temporary file and renamed into place (``files.write_atomically``).
+through a temporary file and renamed into place (``write_all``).
 
 Exit codes: 0 done; 1 the export differs from MXNet by more than 1e-4 of the
 largest logit (nothing written); 2 a bad argument, run directory or output
-path, or a model that fails to export (one line on stderr).
+path, or a model that fails to export (one line on stderr); 130 stopped by
+SIGINT or SIGTERM (nothing written: once the files are being written, a
+signal is ignored and the export finishes).
 """
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import warnings
@@ -42,7 +45,8 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ._cli import ArgumentParser, announce_threads, run
+from ._cli import (SIGNALS, ArgumentParser, announce_threads, ignore_signals,
+                   interrupt_handler, run)
 from .data import load_data
 from .files import commit
 from .predict import load_trained, native_size, pixel_max
@@ -201,6 +205,13 @@ def export(run_dir, out, format='onnx', force=False):
     ``Mismatch`` if it differs by more than ``TOLERANCE`` of the largest logit
     (then nothing is written).
     """
+    result, contents = _converted(run_dir, out, format, force)
+    write_all(result.paths, contents)
+    return result
+
+
+def _converted(run_dir, out, format, force):
+    """``(Exported, the contents of its files)``: ``export`` but the writing."""
     if format not in FORMATS:
         raise ValueError(f'format {format!r}: expected one of {", ".join(FORMATS)}')
     paths = output_paths(os.fspath(out), format)
@@ -224,8 +235,7 @@ def export(run_dir, out, format='onnx', force=False):
         raise Mismatch(f'the {format} export differs from MXNet by {difference:.3g} on '
                        f'{len(X)} test images, more than {TOLERANCE:g} of the largest logit '
                        f'{largest:.3g}: nothing written')
-    write_all(paths, files)
-    return Exported(paths, difference, largest, len(X))
+    return Exported(paths, difference, largest, len(X)), files
 
 
 # Command line
@@ -245,12 +255,16 @@ def make_parser():
 
 def main(argv=None):
     args = make_parser().parse_args(argv)
+    for signum in SIGNALS:  # stop and remove the temporary files, exit 130
+        signal.signal(signum, interrupt_handler(PROG))
     try:
-        result = export(args.run, args.out, args.format, args.force)
+        result, contents = _converted(args.run, args.out, args.format, args.force)
     except Mismatch as error:
         print(f'{PROG}: error: {error}', file=sys.stderr)
         sys.exit(EXIT_MISMATCH)
     announce_threads()  # after the checks and the conversion, which may fail: one line then
+    ignore_signals()  # from here the export is written whole and said so, exit 0
+    write_all(result.paths, contents)
     checker = 'onnxruntime' if args.format == 'onnx' else 'SymbolBlock.imports'
     print(f'{checker} vs MXNet on {result.num_images} test images: max abs difference '
           f'{result.difference:.2g} ({result.difference / result.largest_logit:.2g} of the '

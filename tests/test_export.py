@@ -9,6 +9,7 @@ import importlib
 import json
 import os
 import re
+import subprocess
 import sys
 
 import mxnet as mx
@@ -195,3 +196,47 @@ def test_read_only_folder(digits_run, tmp_path):
         f'{export_module.PROG}: error: {folder}/net-symbol.json: the folder {folder} is '
         'read-only: expected a writable folder']
     assert os.listdir(folder) == []
+
+
+# The export CLI on the command line argv[2:], which sends itself SIGINT whenever it calls
+# its module's function argv[1].
+INTERRUPTED_EXPORT = """
+import importlib, os, signal, sys
+from gluon_resnet._cli import run
+export = importlib.import_module('gluon_resnet.export')
+name, argv = sys.argv[1], sys.argv[2:]
+function = getattr(export, name)
+def interrupted(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)
+    return function(*args, **kwargs)
+setattr(export, name, interrupted)
+run(lambda: export.main(argv), export.PROG)
+"""
+
+
+@pytest.mark.filterwarnings('ignore:Cannot decide type')  # of the input: it is float32
+@pytest.mark.parametrize('when', ['max_difference', 'commit'])
+def test_an_interrupt_writes_all_or_nothing(digits_run, tmp_path, when):
+    """SIGINT while the export is checked: nothing is written, its temporary files are
+    removed, exit 130; while its first file is committed: both are written, exit 0."""
+    out, temp = tmp_path / 'out', tmp_path / 'temp'
+    out.mkdir()
+    temp.mkdir()
+    prefix = out / 'digits'
+    result = subprocess.run(
+        [sys.executable, '-c', INTERRUPTED_EXPORT, when, '--run', digits_run, '--format',
+         'mxnet', '--out', str(prefix)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, 'OMP_NUM_THREADS': '1', 'TMPDIR': str(temp)})
+    if when == 'commit':
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == 'using 1 CPU thread (from OMP_NUM_THREADS)\n'  # it worked
+        assert result.stdout.splitlines()[-1] == (f'wrote {prefix}-symbol.json, '
+                                                  f'{prefix}-0000.params')
+        assert sorted(os.listdir(out)) == ['digits-0000.params', 'digits-symbol.json']
+        gluon.SymbolBlock.imports(f'{prefix}-symbol.json', ['data'],
+                                  f'{prefix}-0000.params')  # loads: both files are whole
+    else:
+        assert (result.returncode, result.stderr) == (
+            130, f'{export_module.PROG}: interrupted\n'), result.stderr
+        assert result.stdout == '' and os.listdir(out) == []
+    assert os.listdir(temp) == []  # the conversion's temporary folder is removed
