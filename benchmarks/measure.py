@@ -222,27 +222,6 @@ class _TimedBatches:
         self.end = time.perf_counter()
 
 
-def _d2l_resnet18(d2l, nn):
-    """The book's ResNet-18 (section 8.6), from ``d2l.Residual``, in
-    ``nn.Sequential`` as the book builds it: imperative, never hybridized."""
-    def resnet_block(num_channels, num_residuals, first_block=False):
-        blk = nn.Sequential()
-        for i in range(num_residuals):
-            if i == 0 and not first_block:
-                blk.add(d2l.Residual(num_channels, use_1x1conv=True, strides=2))
-            else:
-                blk.add(d2l.Residual(num_channels))
-        return blk
-
-    net = nn.Sequential()
-    net.add(nn.Conv2D(64, kernel_size=7, strides=2, padding=3), nn.BatchNorm(),
-            nn.Activation('relu'), nn.MaxPool2D(pool_size=3, strides=2, padding=1))
-    net.add(resnet_block(64, 2, first_block=True), resnet_block(128, 2),
-            resnet_block(256, 2), resnet_block(512, 2))
-    net.add(nn.GlobalAvgPool2D(), nn.Dense(NUM_CLASSES))
-    return net
-
-
 def d2l_train(setting, warmup, steps, device):
     """``d2l.train_ch6`` itself, one epoch of ``warmup + steps`` batches (see
     ``_TimedBatches``), then the test pass it runs after every epoch
@@ -251,13 +230,14 @@ def d2l_train(setting, warmup, steps, device):
     import mxnet as mx
     from d2l import mxnet as d2l
     from mxnet import npx
-    from mxnet.gluon import nn
+
+    from .d2l_nets import d2l_resnet18
     npx.set_np()  # as every d2l 1.0 notebook starts
     # Choose matplotlib's backend now, before d2l's Animator creates an IPython
     # shell: matplotlib 3.7 then imports IPython's backend2gui, gone in IPython 9.
     d2l.plt.switch_backend('Agg')
     ctx = d2l.try_gpu() if device == 'gpu' else mx.cpu()
-    net = _d2l_resnet18(d2l, nn)
+    net = d2l_resnet18(NUM_CLASSES)
     batches = _mx_batches(setting, ctx, mx.np)
     train_iter = _TimedBatches(batches, warmup, steps, setting.batch_size)
     d2l.train_ch6(net, train_iter, batches[:1], 1, SGD['learning_rate'], ctx)

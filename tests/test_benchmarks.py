@@ -11,10 +11,9 @@ import sys
 
 import pytest
 
+from benchmarks import accuracy, measure
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:  # benchmarks/ is not installed; `pytest` alone does not add the cwd
-    sys.path.insert(0, ROOT)
-from benchmarks import accuracy, measure  # noqa: E402
 TORCH_INSTALLED = importlib.util.find_spec('torch') is not None
 HEADER = ['setting', 'variant', 'kind', 'img/s', 'vs best PyTorch', 'vs d2l', 'GFLOP/s',
           '% of peak', 'peak RSS MB', 'note']

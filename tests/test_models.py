@@ -7,6 +7,7 @@ from mxnet import autograd, gluon
 from mxnet.gluon import nn
 from mxnet.gluon.model_zoo import vision
 
+from benchmarks.d2l_nets import d2l_resnet18
 from conftest import (all_blocks, copy_params, count_trainable, initialized, max_difference,
                       numpy_mode, randomize)
 from d2l import mxnet as d2l
@@ -78,30 +79,11 @@ def test_resnet18_layers_and_shapes():
     assert net[0].weight.shape == (64, 1, 7, 7)  # input channels inferred
 
 
-def d2l_book_resnet18(num_classes=10):
-    """ResNet-18 as the d2l chapter builds it from ``d2l.Residual`` (numpy mode only)."""
-    def block(num_residuals, num_channels, first_block=False):
-        blk = nn.Sequential()
-        for i in range(num_residuals):
-            if i == 0 and not first_block:
-                blk.add(d2l.Residual(num_channels, use_1x1conv=True, strides=2))
-            else:
-                blk.add(d2l.Residual(num_channels))
-        return blk
-    net = nn.Sequential()
-    net.add(nn.Conv2D(64, kernel_size=7, strides=2, padding=3), nn.BatchNorm(),
-            nn.Activation('relu'), nn.MaxPool2D(pool_size=3, strides=2, padding=1))
-    for i, (num_residuals, num_channels) in enumerate(((2, 64), (2, 128), (2, 256), (2, 512))):
-        net.add(block(num_residuals, num_channels, first_block=(i == 0)))
-    net.add(nn.GlobalAvgPool2D(), nn.Dense(num_classes))
-    return net
-
-
 @pytest.mark.parametrize('hybridize', [False, True])
 def test_resnet18_equals_d2l_book(hybridize):
     with numpy_mode(True):
         X = mx.np.random.normal(size=(2, 1, 64, 64))
-        theirs = d2l_book_resnet18()
+        theirs = d2l_resnet18()
         theirs.initialize(mx.init.Xavier())
         theirs(X)
         randomize(theirs)
