@@ -15,10 +15,11 @@ from d2l import mxnet as d2l
 
 from gluon_resnet import BasicBlock, Bottleneck, Residual, get_model, resnet18
 from gluon_resnet.blocks import ResNeXtBlock, ZeroPadShortcut, residual_parts
-from gluon_resnet.exercises import (_named_blocks, _randomize, _residual_mistakes, _run,
-                                    check_bottleneck, check_depth, check_macs, check_parameters,
+from gluon_resnet.exercises import (check_bottleneck, check_depth, check_macs, check_parameters,
                                     check_residual, check_resnext_block, check_shortcut,
                                     check_zero_gamma)
+from gluon_resnet.exercises.compare import _named_blocks, _randomize
+from gluon_resnet.exercises.mistakes import _residual_mistakes, _run
 from gluon_resnet.models import cifar_resnet, is_initialized
 from gluon_resnet.report import layer_report
 
