@@ -13,6 +13,7 @@ TOOLS = (
     ('predict', 'predict the classes of your own PNG and JPEG images with a trained run'),
     ('export', "export a run's best checkpoint as ONNX or as MXNet symbol and parameters"),
     ('launch', 'train on several worker processes of a parameter-server job on this machine'),
+    ('book', 'run the notebooks and write them, outputs and figures, as a static HTML site'),
 )
 
 

@@ -133,3 +133,17 @@ def train_digits_run(out):
                       '--epochs', 1, '--out', out)
     assert result.returncode == 0, result.stderr
     return str(out)
+
+
+@pytest.fixture(scope='session')
+def executed_notebook():
+    """``executed_notebook(path)``: the notebook's ``book.Page``, run once a session in
+    reduced mode (the notebook tests and the book test share the runs)."""
+    from gluon_resnet import book
+    pages = {}
+
+    def execute(path):
+        if path not in pages:
+            pages[path] = book.execute(path, quick=True, timeout=300)
+        return pages[path]
+    return execute

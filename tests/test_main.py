@@ -42,7 +42,7 @@ def test_every_tool_is_listed():
 
 @pytest.mark.parametrize('argument, hint', [
     ('train', 'run python -m gluon_resnet.train'),
-    ('--list', 'the tools are export, launch, predict, shapes, train'),
+    ('--list', 'the tools are book, export, launch, predict, shapes, train'),
 ])
 def test_other_arguments_are_one_line_and_exit_2(argument, hint):
     result = run(argument)

@@ -114,8 +114,8 @@ def test_kernel_is_this_python(monkeypatch):
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda path: path.stem)
-def test_runs_in_reduced_mode_and_draws(path, monkeypatch):
-    notebook = execute(nbformat.read(path, as_version=4), monkeypatch)
+def test_runs_in_reduced_mode_and_draws(path, executed_notebook):
+    notebook = executed_notebook(path).notebook  # book.execute raises at a failing cell
     outputs = [output for cell in code(notebook) for output in cell.outputs]
     errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == 'error']
     assert not errors, errors
