@@ -507,6 +507,18 @@ def test_best_checkpoint_is_a_link_not_a_copy(tmp_path):
     assert (tmp_path / 'best.ckpt').samefile(tmp_path / 'last.ckpt')
 
 
+def copy_fixture_run(name, out):
+    """Copy the run directory ``tests/fixtures/<name>`` to ``out``, its checkpoint
+    (stored as ``last-ckpt.zip``, so that no ``*.ckpt`` is committed) as last.ckpt;
+    returns the fixture's folder."""
+    fixture = Path(__file__).parent / 'fixtures' / name
+    out.mkdir()
+    for name in ('config.json', 'metrics.jsonl'):
+        shutil.copy(fixture / name, out / name)
+    shutil.copy(fixture / 'last-ckpt.zip', out / 'last.ckpt')
+    return fixture
+
+
 def test_a_checkpoint_of_version_0_1_0_resumes_exactly(tmp_path):
     """tests/fixtures/run-0.1.0: a run directory written by the code before the
     run directory moved to ``checkpoint.RunDir`` (commit 3ee8c1f), stopped by
@@ -518,12 +530,8 @@ def test_a_checkpoint_of_version_0_1_0_resumes_exactly(tmp_path):
     other kernels change the last digits of the fixture's 7 steps and an
     unstable run amplifies them (``MXNET_MKLDNN_ENABLED=0``: 0.011 on the
     weights), so the weights are asserted within 0.1 of each other."""
-    fixture = Path(__file__).parent / 'fixtures' / 'run-0.1.0'
     out = tmp_path / 'old'
-    out.mkdir()
-    for name in ('config.json', 'metrics.jsonl'):
-        shutil.copy(fixture / name, out / name)
-    shutil.copy(fixture / 'last-ckpt.zip', out / 'last.ckpt')
+    fixture = copy_fixture_run('run-0.1.0', out)
     train_iter, test_iter, _ = tiny_data(num_train=64)
     state = load_checkpoint(str(out / 'last.ckpt'), tiny_net())
     assert (state['epoch'], state['batch'], state['num_batches']) == (1, 3, 4)
@@ -534,3 +542,34 @@ def test_a_checkpoint_of_version_0_1_0_resumes_exactly(tmp_path):
     assert {key: resumed[key][0] for key in first_epoch} == first_epoch  # kept, not redone
     assert resumed['epoch'] == [1, 2] and resumed['lr'] == straight['lr']
     assert max_difference(trained_params(straight_net), trained_params(resumed_net)) < 0.1
+
+
+def test_a_run_directory_of_da35038_loads_predicts_and_resumes(tmp_path, capsys):
+    """tests/fixtures/run-da35038: ``python -m gluon_resnet.train --model
+    cifar_resnet20_v1 --image-size 16 --epochs 2`` as commit da35038 wrote it
+    (its best.ckpt was a hard link to last.ckpt: one file is stored).  Today's
+    code reads it, predicts as that commit did (probabilities measured then,
+    within float32 kernel differences) and resumes it: the CLI finds it
+    complete, ``fit`` loads its parameters and trainer and returns its history."""
+    from gluon_resnet import predict
+    from gluon_resnet.data import load_dataset
+    from gluon_resnet.predict import to_8bit
+    from gluon_resnet.train import main
+    out = tmp_path / 'run'
+    fixture = copy_fixture_run('run-da35038', out)
+    shutil.copy(out / 'last.ckpt', out / 'best.ckpt')
+    state = load_checkpoint(str(out / 'last.ckpt'), tiny_net())
+    assert (state['epoch'], state['batch']) == (2, 0)
+    images = load_dataset('digits').test_images[:4, 0]
+    predictions = predict(str(out), [to_8bit(image, 'digits') for image in images], top_k=2)
+    assert [p.classes for p in predictions] == [(1, 8), (4, 9), (8, 0), (6, 1)]
+    np.testing.assert_allclose([p.probabilities for p in predictions],
+                               [(0.93118046, 0.03072084), (0.42620144, 0.15616174),
+                                (0.54459276, 0.43275728), (0.77386510, 0.07698977)], atol=1e-4)
+    main(['--resume', str(out)])
+    assert f'{out} is complete: 2 of 2 epochs trained' in capsys.readouterr().out
+    train_iter, test_iter, _ = load_data('digits', 64, image_size=16, seed=0)
+    history = fit(get_model('cifar_resnet20_v1', num_classes=10), train_iter, test_iter, 2,
+                  0.02, 'cpu', out=str(out), resume=True)
+    rows = [json.loads(line) for line in (fixture / 'metrics.jsonl').read_text().splitlines()]
+    assert history == {key: [row[key] for row in rows] for key in HISTORY_KEYS}
