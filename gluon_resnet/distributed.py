@@ -183,10 +183,6 @@ class Workers:
             [_RUNNING_KEY], [np.array([sums['loss'], sums['correct'], sums['images']])])[0]
         return dict(sums, loss=float(loss), correct=round(correct), images=round(images))
 
-    def resumed_sums(self, sums, zero):
-        """A checkpoint's running sums are the job's: worker 0 carries them on."""
-        return sums if self.rank == 0 else zero
-
     def average_running_stats(self, net):
         """Give every worker the mean of the BatchNorm running statistics, which
         each worker updated from its own slices."""

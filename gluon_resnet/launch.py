@@ -107,7 +107,7 @@ def check_train_arguments(train_argv, num_workers):
         raise ValueError(f'--batch-size {args.batch_size} cannot be split evenly over '
                          f'--workers {num_workers}: use a multiple of {num_workers}')
     if args.resume:
-        trained_by = RunDir(args.resume).last_state().get('num_workers', 1)
+        trained_by = RunDir(args.resume).settings().get('num_workers', 1)
         if trained_by != num_workers:
             raise ValueError(f'{args.resume} was trained by {trained_by} worker(s), not '
                              f'--workers {num_workers}: resume it with --workers {trained_by}')

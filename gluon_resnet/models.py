@@ -353,8 +353,15 @@ def model_infos():
 
 
 def get_model(name, **kwargs):
-    """Build the net called ``name`` (see ``list_models()``); ``kwargs`` go to its factory."""
-    return _models[check_model_name(name)](**kwargs)
+    """Build the net called ``name`` (see ``list_models()``); ``kwargs`` go to its factory.
+
+    The net's ``model_args``, ``{'name': name, 'kwargs': kwargs}``, say how to build it
+    again (nanoGPT's ``model_args``): a run directory records them, so that
+    ``predict`` and ``export`` rebuild the net of any run.
+    """
+    net = _models[check_model_name(name)](**kwargs)
+    net.model_args = {'name': name, 'kwargs': dict(kwargs)}
+    return net
 
 
 # family -> description (the fields of each member filled in), input shape

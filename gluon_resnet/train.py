@@ -281,9 +281,9 @@ def main(argv=None):
     ctx = check_args(args)
     run_dir = run_directory(args)
     out = run_dir.path
-    if args.resume and run_dir.epochs_done() >= args.epochs:
-        print(f'{out} is complete: {run_dir.epochs_done()} of {args.epochs} epochs trained; '
-              'nothing to do')
+    epochs_done = run_dir.epochs_done() if args.resume else 0
+    if epochs_done >= args.epochs:
+        print(f'{out} is complete: {epochs_done} of {args.epochs} epochs trained; nothing to do')
         return
     kvstore = args.kvstore or 'device'
     kv = connect(kvstore)  # a distributed one waits here for the whole job
@@ -297,11 +297,9 @@ def main(argv=None):
     # The other workers leave the run directory to worker 0: it alone writes, so it alone locks.
     with run_dir.locked() if rank == 0 else contextlib.nullcontext():
         if not args.resume:
-            run_dir.data = info
-            if rank == 0:
-                run_dir.start()
+            run_dir.data = info  # fit writes config.json (worker 0)
         elif run_dir.has_checkpoint():
-            run_dir.resume_files()  # checksums now, not in fit: a corrupted one is one line
+            run_dir.check_checkpoint()  # checksums now, not in fit: a corrupted one is one line
         announce_threads()  # every check passed: an error is one line, without the notice
         print(f'training {args.model} on {args.data} {info.image_shape}, {info.num_train} '
               f'training and {info.num_test} test images, on {ctx}; run directory {out}')

@@ -47,8 +47,8 @@ from mxnet import autograd, gluon
 from mxnet.contrib import amp as mx_amp
 from mxnet.util import is_np_array
 
-from .checkpoint import (HISTORY_KEYS, RUN_FILES, RunDir, load_checkpoint, load_from_bytes,
-                         load_params, read_checkpoint, read_config, save_checkpoint)
+from .checkpoint import (HISTORY_KEYS, RUN_FILES, RunDir, RunState, load_checkpoint,
+                         read_checkpoint, read_config, save_checkpoint)
 from .checks import check_choice, check_int, check_number
 from .devices import get_ctx
 from .distributed import Workers
@@ -201,11 +201,6 @@ def _batches(data_iter, epoch, start_batch):
     return itertools.islice(data_iter, start_batch, None)
 
 
-def _zero_sums():
-    """The running sums of an epoch: summed loss, correct predictions, images, seconds."""
-    return dict(loss=0.0, correct=0, images=0, seconds=0.0)
-
-
 def _average_running_stats(net):
     """Give every device the mean of the BatchNorm running statistics, which
     each device updated from its own slices of the batches."""
@@ -282,8 +277,9 @@ def _fraction(correct, total):
 
 # The loop
 
-def _schedule(settings, num_batches):
+def _schedule(settings):
     """The learning rate of each global step: ``lr_of_step(step)``."""
+    num_batches = settings['num_batches']
     return functools.partial(learning_rate, num_steps=settings['num_epochs'] * num_batches,
                              lr=settings['lr'], schedule=settings['schedule'],
                              warmup_steps=settings['warmup_epochs'] * num_batches)
@@ -293,10 +289,10 @@ class _Setup:
     """What every step needs: the net, its devices, trainer, loss and settings,
     the workers of the job (``distributed.Workers``)."""
 
-    def __init__(self, net, ctx, trainer, settings, num_batches, amp, run, workers):
+    def __init__(self, net, ctx, trainer, settings, lr_of_step, amp, run, workers):
         self.net, self.ctx, self.trainer, self.amp, self.run = net, ctx, trainer, amp, run
-        self.settings, self.num_batches, self.workers = settings, num_batches, workers
-        self.lr_of_step = _schedule(settings, num_batches)
+        self.settings, self.lr_of_step, self.workers = settings, lr_of_step, workers
+        self.num_batches = settings['num_batches']
         self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(
             sparse_label=not settings['label_smoothing'])
         self.checked = False  # the first batch gets checked
@@ -366,14 +362,14 @@ def _train_step(setup, X, y, check=False):
 
 
 def _train_epoch(setup, train_iter, state, progress, stop):
-    """Train on the batches of epoch ``state['epoch']`` from ``state['batch']``
-    on, adding to ``state['sums']``, until the epoch ends or ``stop`` is signalled.
+    """Train on the batches of epoch ``state.epoch`` from ``state.batch`` on,
+    adding to ``state.sums``, until the epoch ends or ``stop`` is signalled.
 
     Python reads a step's loss one step late (``_lagging``), so preparing the
     next batch overlaps this one's compute; a non-finite loss is still found
     at its own step, before anything is saved."""
-    epoch, sums = state['epoch'], state['sums']
-    progress.start_epoch(epoch, state['batch'])
+    epoch, sums = state.epoch, state.sums
+    progress.start_epoch(epoch, state.batch)
     tick = time.perf_counter()
     for batch, lr, size, losses, corrects in _lagging(_queued_steps(setup, train_iter, state,
                                                                     stop)):
@@ -381,22 +377,22 @@ def _train_epoch(setup, train_iter, state, progress, stop):
         if not math.isfinite(loss_sum):  # found before the update is saved anywhere
             raise NonFiniteLoss.at(loss_sum / size, epoch, batch, setup.num_batches, lr,
                                    setup.run)
-        state['batch'] = batch + 1
+        state.batch = batch + 1
         sums['loss'] += loss_sum
         sums['correct'] += sum(round(_scalar(c)) for c in corrects)
         sums['images'] += size
         sums['seconds'] += time.perf_counter() - tick
         tick = time.perf_counter()
-        progress.step(state['batch'], sums)
+        progress.step(state.batch, sums)
     progress.close_bar()
 
 
 def _queued_steps(setup, train_iter, state, stop):
-    """Queue the training steps of the epoch from ``state['batch']`` on, one per
+    """Queue the training steps of the epoch from ``state.batch`` on, one per
     batch, until ``stop`` is signalled; yields ``(batch, lr, images, losses,
     corrects)`` per step, the last two on the devices (see ``_train_step``)."""
-    epoch, seed = state['epoch'], setup.settings['seed']
-    for batch, data in enumerate(_batches(train_iter, epoch, state['batch']), state['batch']):
+    epoch, seed = state.epoch, setup.settings['seed']
+    for batch, data in enumerate(_batches(train_iter, epoch, state.batch), state.batch):
         X, y = _check_batch(data) if not setup.checked else data
         lr = setup.lr_at(epoch, batch)
         setup.trainer.set_learning_rate(lr)
@@ -412,7 +408,7 @@ def _queued_steps(setup, train_iter, state, stop):
 def _end_epoch(setup, test_iter, state, progress, stop):
     """Evaluate, record the epoch in the history, say it, save the run.  With
     several workers, every number is summed over them (``distributed``)."""
-    epoch, sums = state['epoch'], state['sums']
+    epoch, sums = state.epoch, state.sums
     if len(setup.ctx) > 1:
         _average_running_stats(setup.net)
     setup.workers.average_running_stats(setup.net)
@@ -424,60 +420,36 @@ def _end_epoch(setup, test_iter, state, progress, stop):
                   img_per_s=images / sums['seconds'],
                   lr=setup.lr_at(epoch, setup.num_batches - 1))
     for key in HISTORY_KEYS:
-        state['history'][key].append(record[key])
-    improved = record['test_acc'] > state['best_test_acc']
-    state.update(epoch=epoch + 1, batch=0, sums=_zero_sums(),
-                 best_test_acc=max(record['test_acc'], state['best_test_acc']))
+        state.history[key].append(record[key])
+    improved = record['test_acc'] > state.best_test_acc
+    state.best_test_acc = max(record['test_acc'], state.best_test_acc)
+    state.next_epoch()
     progress.end_epoch(record)
     if setup.run:
         setup.run.end_epoch(setup.net, setup.trainer, state, improved)
 
 
-def _start(net, ctx, settings, num_batches, run, resume, args, workers):
-    """The state and trainer of a new run, or of the run resumed from ``run``;
-    the net is initialized or loaded, on ``ctx``; worker 0 alone writes."""
+def _start(net, ctx, settings, lr_of_step, run, resume, args, workers):
+    """The ``RunState`` and trainer of a new run, or of the run resumed from
+    ``run``; the net is initialized or loaded, on ``ctx``; worker 0 alone writes."""
     if resume and not run.has_checkpoint() and os.path.isfile(
             os.path.join(run.path, 'config.json')):
         resume = False  # stopped before its first checkpoint: resuming is starting anew
-    if resume:
-        files = run.resume_files()
-        state = json.loads(files['state.json'])
-        _check_resumable(state, settings, num_batches, run.last, workers.num_workers)
-        load_params(net, files, ctx, run.last)
-        state['sums'] = workers.resumed_sums(state['sums'], _zero_sums())
-    else:
-        state = dict(epoch=0, batch=0, sums=_zero_sums(), history={k: [] for k in HISTORY_KEYS},
-                     best_test_acc=-1.0, num_batches=num_batches, settings=settings)
-        if workers.num_workers > 1:
-            state['num_workers'] = workers.num_workers
-        if not is_initialized(net):
-            initialize(net, settings['seed'], ctx)
+    state = run.resume_state(settings) if resume else RunState(settings['num_batches'])
+    if resume and workers.rank:  # a checkpoint's running sums are the job's: worker 0 has them
+        state.sums = dict.fromkeys(state.sums, 0)
+    if not is_initialized(net):
+        initialize(net, settings['seed'], ctx)  # a resumed run loads its parameters over these
     if any(p.list_ctx() != ctx for p in net.collect_params().values()):
         net.collect_params().reset_ctx(ctx)
     trainer = workers.trainer(net.collect_params(), {
         'learning_rate': settings['lr'], 'momentum': settings['momentum'], 'wd': settings['wd']},
-        _schedule(settings, num_batches), state['epoch'] * num_batches + state['batch'])
+        lr_of_step, state.steps_done)
     if resume:
-        load_from_bytes(trainer.load_states, files['trainer.states'])
-    elif run and not run.started and workers.rank == 0:
-        run.start(args)
+        run.resume(net, trainer)
+    elif run and workers.rank == 0:
+        run.start(settings, net, args)
     return state, trainer
-
-
-def _check_resumable(state, settings, num_batches, path, num_workers=1):
-    """Raise ``ValueError`` unless the checkpoint ``state`` was saved with these
-    settings, by as many workers."""
-    if state.get('num_workers', 1) != num_workers:
-        raise ValueError(f'{path} was trained by {state.get("num_workers", 1)} worker(s), not '
-                         f'{num_workers}: resume it with as many (each trains on its share of '
-                         'every batch)')
-    for name, value in settings.items():
-        if state['settings'][name] != value:
-            raise ValueError(f'{path} was trained with {name}={state["settings"][name]!r}, '
-                             f'not {value!r}: resume with the settings of the run')
-    if state['num_batches'] != num_batches:
-        raise ValueError(f'{path} was trained with {state["num_batches"]} batches per epoch, '
-                         f'train_iter has {num_batches}: resume with the same data and batch size')
 
 
 def fit(net, train_iter, test_iter, num_epochs, lr, ctx=None, *, schedule='cosine',
@@ -545,10 +517,10 @@ def fit(net, train_iter, test_iter, num_epochs, lr, ctx=None, *, schedule='cosin
     step's update, so the checkpoints stay good), ``Interrupted`` after SIGINT
     or SIGTERM (with a checkpoint in ``out``).
     """
-    settings = dict(num_epochs=num_epochs, lr=lr, schedule=schedule,
-                    warmup_epochs=warmup_epochs, wd=wd, momentum=momentum,
-                    label_smoothing=label_smoothing, seed=seed)
-    check_settings(**settings)
+    arguments = dict(num_epochs=num_epochs, lr=lr, schedule=schedule,
+                     warmup_epochs=warmup_epochs, wd=wd, momentum=momentum,
+                     label_smoothing=label_smoothing, seed=seed)
+    check_settings(**arguments)
     ctx = get_ctx(ctx)
     check_amp(amp, ctx)
     _check_data(train_iter, test_iter)
@@ -558,8 +530,10 @@ def fit(net, train_iter, test_iter, num_epochs, lr, ctx=None, *, schedule='cosin
     run = out if isinstance(out, RunDir) or out is None else RunDir(out)
     workers = Workers(kvstore)
     train_iter, test_iter = workers.shard(train_iter, 'train_iter'), workers.shard(test_iter, '')
-    args = {**settings, 'ctx': [str(c) for c in ctx], 'hybridize': hybridize, 'amp': amp}
-    state, trainer = _start(net, ctx, settings, num_batches, run, resume, args, workers)
+    settings = dict(arguments, num_batches=num_batches, num_workers=workers.num_workers)
+    lr_of_step = _schedule(settings)
+    args = {**arguments, 'ctx': [str(c) for c in ctx], 'hybridize': hybridize, 'amp': amp}
+    state, trainer = _start(net, ctx, settings, lr_of_step, run, resume, args, workers)
     # static_alloc: the graph keeps its memory from step to step.  Not static_shape: after a
     # test pass of another batch shape, MXNet 1.9.1 then trains differently (a resumed run
     # no longer equals the unbroken one: test_interrupted_run_resumes_exactly).
@@ -568,18 +542,17 @@ def fit(net, train_iter, test_iter, num_epochs, lr, ctx=None, *, schedule='cosin
         mx_amp.init()
         mx_amp.init_trainer(trainer)
     writer = run if workers.rank == 0 else None
-    setup = _Setup(net, ctx, trainer, settings, num_batches, amp, writer, workers)
+    setup = _Setup(net, ctx, trainer, settings, lr_of_step, amp, writer, workers)
     progress = Progress(num_epochs, num_batches)
     with _StopSignals(deferred=workers.distributed) as stop:
-        while state['epoch'] < num_epochs:
+        while state.epoch < num_epochs:
             _train_epoch(setup, train_iter, state, progress, stop)
-            if stop.signal and state['batch'] < num_batches:  # stopped in mid-epoch
-                state['sums'] = workers.job_sums(state['sums'])  # as resuming counts them
+            if stop.signal and state.batch < num_batches:  # stopped in mid-epoch
+                state.sums = workers.job_sums(state.sums)  # as resuming counts them
                 if writer:
                     writer.save_last(net, trainer, state)
-                raise Interrupted.at(stop.signal, state['epoch'], state['batch'], num_batches,
-                                     run)
+                raise Interrupted.at(stop.signal, state.epoch, state.batch, num_batches, run)
             _end_epoch(setup, test_iter, state, progress, stop)
             if stop.signal:
-                raise Interrupted.at(stop.signal, state['epoch'], 0, num_batches, run)
-    return state['history']
+                raise Interrupted.at(stop.signal, state.epoch, 0, num_batches, run)
+    return state.history
