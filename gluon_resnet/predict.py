@@ -248,14 +248,20 @@ def load_trained(run_dir, net=None, ctx=None):
     """``(net, args, data)``: the net of ``run_dir`` with the parameters of its
     ``best.ckpt``, and config.json's ``args`` and ``data`` record.
 
-    ``net``: a net of the run's architecture, for a run whose config.json does
-    not name its model (``fit`` from Python); default ``get_model(args['model'])``.
+    ``net``: a net of the run's architecture, for a run of a net that
+    ``models.get_model`` did not build; default: config.json's ``model`` record
+    (``get_model(name, **kwargs)``), or for a CLI run of an earlier version
+    ``get_model(args['model'])``.
     """
     args, data = read_data_record(run_dir)
-    if net is None:
+    model = read_config(run_dir).get('model')
+    if net is None and isinstance(model, dict) and isinstance(model.get('name'), str):
+        net = get_model(model['name'], **model.get('kwargs', {}))
+    elif net is None:
         if not isinstance(args.get('model'), str):
             raise ValueError(f'{os.path.join(run_dir, "config.json")} does not name the '
-                             'model: pass net=, a net of the run\'s architecture')
+                             'model (its net was not built by get_model): pass net=, a net '
+                             'of the run\'s architecture')
         net = get_model(args['model'], num_classes=len(data['classes']))
     best = os.path.join(run_dir, 'best.ckpt')
     if not os.path.isfile(best):

@@ -195,3 +195,22 @@ def test_a_huge_image_is_refused_in_one_line(run_dir, tmp_path, side, size):
         with pytest.raises(ValueError) as error:
             predict(run_dir, huge)
     assert str(error.value) == message
+
+
+def test_a_run_of_fit_from_python_predicts_without_net(tmp_path):
+    """fit records the model_args of a get_model net in config.json: predict
+    rebuilds it; a net get_model did not build still needs net=."""
+    from gluon_resnet import fit, get_model
+    from gluon_resnet.checkpoint import RunDir
+    train_iter, test_iter, info = load_data('digits', 64, image_size=16)
+    net = get_model('cifar_resnet20_v1', num_classes=10)
+    fit(net, train_iter, test_iter, 1, 0.05, 'cpu', out=RunDir(tmp_path / 'run', data=info))
+    image = to_8bit(load_dataset('digits').test_images[0, 0], 'digits')
+    [rebuilt] = predict(str(tmp_path / 'run'), image)
+    [given] = predict(str(tmp_path / 'run'), image, net=get_model('cifar_resnet20_v1'))
+    assert rebuilt == given
+    config = json.loads((tmp_path / 'run' / 'config.json').read_text())
+    del config['model']
+    (tmp_path / 'run' / 'config.json').write_text(json.dumps(config))
+    with pytest.raises(ValueError, match='pass net='):
+        predict(str(tmp_path / 'run'), image)
