@@ -360,7 +360,8 @@ def get_model(name, **kwargs):
     ``predict`` and ``export`` rebuild the net of any run.
     """
     net = _models[check_model_name(name)](**kwargs)
-    net.model_args = {'name': name, 'kwargs': dict(kwargs)}
+    if isinstance(net, nn.Block):  # a registered factory may build anything
+        net.model_args = {'name': name, 'kwargs': dict(kwargs)}
     return net
 
 
