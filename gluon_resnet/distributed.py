@@ -46,11 +46,10 @@ from mxnet import gluon
 
 from .checks import check_choice
 
-__all__ = ['KVSTORES', 'DISTRIBUTED', 'ENVIRONMENT', 'Workers', 'connect', 'is_distributed',
+__all__ = ['KVSTORES', 'ENVIRONMENT', 'Workers', 'connect', 'is_distributed',
            'check_environment', 'RANK_LINE']
 
 KVSTORES = ('device', 'local', 'dist_sync', 'dist_device_sync', 'dist_async')
-DISTRIBUTED = ('dist_sync', 'dist_device_sync', 'dist_async')
 ENVIRONMENT = ('DMLC_ROLE', 'DMLC_PS_ROOT_URI', 'DMLC_PS_ROOT_PORT', 'DMLC_NUM_SERVER',
                'DMLC_NUM_WORKER')
 RANK_LINE = 'worker {rank} of {num_workers}'  # the first line a worker prints: the launcher's label
