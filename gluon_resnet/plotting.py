@@ -7,11 +7,12 @@ here changes the backend, opens a window, or is shown twice by Jupyter's
 inline backend at the end of a cell.
 """
 import io
-import os
 import sys
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from .files import write_atomically
 
 __all__ = ['in_notebook', 'curves_figure', 'save_curves', 'Animator']
 
@@ -58,10 +59,7 @@ def save_curves(history, path, num_epochs):
     fig = curves_figure({'train loss': (epochs, history['loss']),
                          'train acc': (epochs, history['train_acc']),
                          'test acc': (epochs, history['test_acc'])}, num_epochs)
-    temporary = f'{path}.tmp'
-    with open(temporary, 'wb') as file:
-        file.write(_png(fig))
-    os.replace(temporary, path)
+    write_atomically(path, _png(fig))
 
 
 class Animator:

@@ -2,7 +2,7 @@
 
 Examples::
 
-    python -m gluon_resnet.train          # d2l's resnet18 on digits: 99% test acc, 35 s on 2 cores
+    python -m gluon_resnet.train          # d2l's resnet18 on digits: about 98% test acc
     python -m gluon_resnet.train --recipe fmnist-fast  # Fashion-MNIST to 92.4% in minutes
     python -m gluon_resnet.train --model cifar_resnet56_v1 --data cifar10 --epochs 160 \\
         --batch-size 128 --lr 0.1 --schedule step --ctx gpu:0,1 --amp
