@@ -40,6 +40,7 @@ import mxnet as mx
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import _arrays
 from ._cli import ArgumentParser, announce_threads, positive_int, run
 from .checkpoint import DATA_KEYS, load_checkpoint, read_config
 from .checks import check_int
@@ -315,8 +316,7 @@ def predict(run_dir, inputs, top_k=3, net=None, ctx=None):
 
 def _batch(arrays, ctx):
     """Concatenate the ``(1, C, H, W)`` arrays of ``preprocess`` on ``ctx`` (default: the CPU)."""
-    module = mx.np if mx.util.is_np_array() else mx.nd
-    return module.concatenate(arrays, axis=0).as_in_context(ctx or mx.cpu())
+    return _arrays.arrays().concatenate(arrays, axis=0).as_in_context(ctx or mx.cpu())
 
 
 # Command line

@@ -56,6 +56,7 @@ import mxnet as mx
 from mxnet import autograd
 from mxnet.gluon import nn
 
+from ._arrays import arrays
 from .checks import check_positive
 from .models import check_input, get_model, model_infos
 
@@ -123,7 +124,7 @@ def _check_input_shape(input_shape):
 
 def _zeros(shape, ctx=None):
     """Zeros in the current array mode: ``mx.np`` after ``npx.set_np()``, else ``mx.nd``."""
-    return (mx.np if mx.util.is_np_array() else mx.nd).zeros(shape, ctx=ctx)
+    return arrays().zeros(shape, ctx=ctx)
 
 
 def _format_table(header, rows, num_left, footer=None):

@@ -45,8 +45,8 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 from mxnet.contrib import amp as mx_amp
-from mxnet.util import is_np_array
 
+from ._arrays import operators
 from .checkpoint import (HISTORY_KEYS, RUN_FILES, RunDir, RunState, load_checkpoint,
                          read_checkpoint, read_config, save_checkpoint)
 from .checks import check_choice, check_int, check_number
@@ -181,7 +181,7 @@ def _targets(y, num_classes, label_smoothing):
     one-hot rows ``(N, num_classes)`` (Szegedy et al., https://arxiv.org/abs/1512.00567)."""
     if not label_smoothing:
         return y
-    one_hot = mx.npx.one_hot(y, num_classes) if is_np_array() else mx.nd.one_hot(y, num_classes)
+    one_hot = operators().one_hot(y, num_classes)
     return one_hot * (1 - label_smoothing) + label_smoothing / num_classes
 
 
