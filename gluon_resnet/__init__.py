@@ -21,7 +21,8 @@ from .models import ResNet, get_model, initialize, list_models, model_info, mode
 from .report import count_parameters, layer_report
 from .data import DATASETS, load_data, load_dataset
 from .devices import get_ctx
-from .training import evaluate_accuracy, fit, load_checkpoint
+from .checkpoint import load_checkpoint
+from .training import evaluate_accuracy, fit
 from .predict import predict  # the function: the tool stays `python -m gluon_resnet.predict`
 from .draw import draw
 

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 
+from ._signals import SIGNALS
 from ._threads import NUM_THREADS, THREADS_CHOSEN
 from .checks import check_int, check_number, describe_int, describe_number
 
@@ -62,7 +63,6 @@ fraction = number_type(low=0, high=1, high_open=True)
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
-SIGNALS = (signal.SIGINT, signal.SIGTERM)  # what stops a tool
 
 
 class _ClosedPipeSafe:

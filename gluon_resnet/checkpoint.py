@@ -3,8 +3,9 @@
 A run directory::
 
     config.json     ``settings``: what ``fit`` trains with (``RUN_SETTINGS``), the
-                    record a resumed run is checked against; ``args``: the caller's
-                    account of the run (the CLI: every argument); ``model``: the
+                    record a resumed run is checked against; ``args``: the rest of
+                    the caller's account of the run (the CLI: its other flags, such
+                    as model, data, batch size, devices); ``model``: the
                     registry name and arguments of a net of ``models.get_model``;
                     ``data``: the data's facts a prediction needs (classes, image
                     shape, per-channel mean and std, when the run was given them);
@@ -33,7 +34,8 @@ with the first's.
 
 Run directories of earlier versions load too: there each checkpoint's
 state.json also held the settings (and ``num_workers``) and config.json had
-no ``settings``, which are then read from last.ckpt.
+no ``settings``, which are then read from last.ckpt; there ``args`` repeated
+the settings.
 """
 import contextlib
 import fcntl
@@ -175,8 +177,9 @@ def load_checkpoint(path, net, ctx=None):
 # Run directories
 
 def read_config(run_dir):
-    """The dict of ``run_dir/config.json``: ``args`` (the run's settings),
-    ``data`` (if recorded), ``versions``, ``omp_num_threads``."""
+    """The dict of ``run_dir/config.json``: ``settings`` (fit's), ``args``
+    (the caller's other arguments), ``model`` and ``data`` (if recorded),
+    ``versions``, ``omp_num_threads`` (see the module docstring)."""
     path = os.path.join(run_dir, 'config.json')
     if not os.path.isdir(run_dir):
         raise FileNotFoundError(f'no run directory {run_dir}')

@@ -152,7 +152,7 @@ class Workers:
 
     def agree_to_stop(self, stop):
         """After a step: whether the job stops now.  ``stop`` is ``fit``'s
-        ``_StopSignals``: in a job, ``stop.received`` is this worker's signal
+        ``_StopSignals``: in a job, ``stop.first`` is this worker's signal
         (``None`` or a name), and ``stop.signal`` is set on every worker when
         they agree to stop, to the signal one of them got (see the module
         docstring: they must all stop after the same step)."""
@@ -183,16 +183,22 @@ class Workers:
         return dict(sums, loss=float(loss), correct=round(correct), images=round(images))
 
     def average_running_stats(self, net):
-        """Give every worker the mean of the BatchNorm running statistics, which
-        each worker updated from its own slices."""
+        """Give every device of every worker the mean of the BatchNorm running
+        statistics, which each device updated from its own slices of the batches."""
         params = [p for p in net.collect_params().values() if p.grad_req == 'null']
-        if not self.distributed or not params:
+        if not params or not (self.distributed or len(params[0].list_ctx()) > 1):
             return
-        keys = [_STATS_KEYS + i for i in range(len(params))]
-        sums = self._sum(keys, [p.data().asnumpy() for p in params])
-        for param, total in zip(params, sums):
-            for copy in param.list_data():  # not set_data: it resets the Trainer's kvstore
-                copy[:] = total / self.num_workers
+        means = []
+        for param in params:
+            copies = param.list_data()
+            means.append(sum(c.copyto(copies[0].ctx) for c in copies) / len(copies))
+        if self.distributed:
+            keys = [_STATS_KEYS + i for i in range(len(params))]
+            means = [total / self.num_workers
+                     for total in self._sum(keys, [mean.asnumpy() for mean in means])]
+        for param, mean in zip(params, means):
+            for copy in param.list_data():  # not set_data: it resets the Trainer's kvstore,
+                copy[:] = mean                # and with it the momentum
 
     # The kvstore
 
@@ -225,13 +231,13 @@ class Workers:
         """Stop (set ``stop.signal``) if any worker got a signal: this worker's, else
         theirs; whether to."""
         if flags.any() and stop.signal is None:
-            stop.signal = stop.received or (_SIGNALS[0] if flags[0] else _SIGNALS[1])
+            stop.signal = stop.first or (_SIGNALS[0] if flags[0] else _SIGNALS[1])
         return bool(flags.any())
 
 
 def _flags(stop):
     """``[got SIGINT, got SIGTERM]`` of this worker, as numbers to sum."""
-    return np.array([stop.received == name for name in _SIGNALS], dtype=np.float32)
+    return np.array([stop.first == name for name in _SIGNALS], dtype=np.float32)
 
 
 # dist_async: the optimizer on the servers

@@ -125,9 +125,9 @@ def import_onnx():
 
 def check_batch(args, data):
     """``X : (CHECK_IMAGES, C, H, W)``, the first test images of the run's data,
-    preprocessed as in training (the run's data, image_size, data_dir, seed)."""
+    preprocessed as in training (the run's data, image_size, data_dir)."""
     _, test_iter, _ = load_data(data['name'], CHECK_IMAGES, args.get('image_size'),
-                                args.get('data_dir'), seed=args.get('seed', 0))
+                                args.get('data_dir'))
     return next(iter(test_iter))[0]
 
 

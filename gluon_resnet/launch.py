@@ -46,7 +46,6 @@ it is stopped.  For several machines use its ssh launcher (see README.md,
 import argparse
 import os
 import re
-import shlex
 import signal
 import socket
 import subprocess
@@ -55,6 +54,7 @@ import threading
 import time
 
 from ._cli import EXIT_INTERRUPTED, ArgumentParser, int_type, positive_int, run
+from ._signals import CatchSignals
 from ._threads import THREADS_CHOSEN, usable_cores
 from .checkpoint import RunDir
 from .distributed import is_distributed
@@ -197,24 +197,6 @@ def _write(stream, text):
         pass
 
 
-class _Signals:
-    """Inside ``with``: SIGINT and SIGTERM to the launcher are counted, not fatal."""
-
-    def __enter__(self):
-        self.received, self._previous = [], {}
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.received.append(signum)
-
-    def __exit__(self, *exc_info):
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-
 def _environment(num_workers, num_servers, port, env):
     """The environment of every process of the job (``DMLC_ROLE`` apart)."""
     env = dict(os.environ if env is None else env)
@@ -299,7 +281,7 @@ def run_job(command, num_workers, num_servers=1, port=None, env=None, timeout=No
     ``resume_command`` is printed after an interruption."""
     port = port or free_port()
     nodes = []
-    with _Signals() as signals:
+    with CatchSignals() as signals:  # counted, not fatal
         try:
             nodes = _start(command, num_workers, num_servers, port, env)
             pids = ', '.join(f'{node.label} {node.pid}' for node in nodes if node.ranked)
@@ -340,9 +322,9 @@ def main(argv=None):
     train_argv, out = check_train_arguments(argv[split + 1:], args.workers)
     port = check_port(args.port) if args.port else free_port()
     command = [sys.executable, '-m', 'gluon_resnet.train', *train_argv]
-    resume = (f'{PROG} --workers {args.workers} --servers {args.servers} -- '
-              f'--resume {shlex.quote(out)}')
-    sys.exit(run_job(command, args.workers, args.servers, port, resume_command=resume))
+    from .train import resume_command  # imported already, by check_train_arguments
+    sys.exit(run_job(command, args.workers, args.servers, port,
+                     resume_command=resume_command(out, args.workers, args.servers)))
 
 
 if __name__ == '__main__':

@@ -10,8 +10,9 @@ Examples::
     python -m gluon_resnet.launch --workers 2 -- --kvstore dist_sync --epochs 4 --out runs/two
 
 The run directory (``--out``, default ``runs/<model>-<data>-<YYYYmmdd-HHMMSS>``)
-holds config.json (every argument, the versions), metrics.jsonl (a line per
-epoch), curves.png, last.ckpt and best.ckpt; see ``gluon_resnet.training``.
+holds config.json (every argument: fit's settings under ``settings``, the
+others under ``args``; the versions), metrics.jsonl (a line per epoch),
+curves.png, last.ckpt and best.ckpt; see ``gluon_resnet.checkpoint``.
 Ctrl-C or SIGTERM: the current step finishes, last.ckpt is written and the
 command to resume is printed.  ``--resume DIR`` takes every setting from
 DIR/config.json (only --ctx and --data-dir may change) and continues to the
@@ -38,12 +39,14 @@ import time
 from ._cli import (EXIT_INTERRUPTED, ArgumentParser, abort_handler, announce_threads, fraction,
                    non_negative_float, non_negative_int, positive_float, positive_int, run)
 from .checkpoint import RunDir, read_config
+from .checks import check_amp
 from .data import DATASETS, load_data
 from .devices import get_ctx
 from .distributed import KVSTORES, check_environment, connect, is_distributed
 from .models import check_input, check_model_name, get_model
 from .report import training_bytes
-from .training import Interrupted, NonFiniteLoss, SCHEDULES, check_amp, check_settings, fit
+from .schedules import SCHEDULES
+from .training import Interrupted, NonFiniteLoss, fit
 
 PROG = 'python -m gluon_resnet.train'
 EXIT_DIVERGED = 3  # not 1: that is Python's code for a crash with a traceback
@@ -51,6 +54,11 @@ MOVABLE = ('ctx', 'data_dir')  # where a run happens, not what it computes: may 
 # Flags newer than some run directories, with their defaults: config.json records one only when
 # it is not the default, so a run of one process records what it always did.
 ADDED = {'kvstore': None, 'recipe': None}
+# The flags that are fit's settings, with their names there: config.json records them once, in
+# ``settings``; its ``args`` holds the other flags (older run directories hold all there).
+SETTING_OF_FLAG = {'epochs': 'num_epochs', 'lr': 'lr', 'schedule': 'schedule',
+                   'warmup_epochs': 'warmup_epochs', 'wd': 'wd', 'momentum': 'momentum',
+                   'label_smoothing': 'label_smoothing', 'seed': 'seed'}
 # Named recipes: defaults for the flags they set; a flag on the command line overrides them.
 RECIPES = {
     # Fashion-MNIST to d2l's 92.4% test accuracy (its 10-epoch ResNet-18 at 96x96) in minutes
@@ -166,10 +174,12 @@ def check_memory(net, shape):
                          'available: use a smaller --batch-size or --image-size')
 
 
-def check_recorded(parser, recorded, source):
+def check_recorded(parser, recorded, source, where=None):
     """Raise ``ValueError`` unless every recorded argument is a value its flag
     could have produced (as strict as the command line: a hand-edited
-    ``"epochs": "3"`` is refused)."""
+    ``"epochs": "3"`` is refused).  ``where`` names the record of a flag's
+    value when it is not the flag's name (``settings.num_epochs``)."""
+    where = where or {}
     for action in parser._actions:
         name = action.dest
         if name not in recorded or name in ('help', 'resume', 'out'):
@@ -188,8 +198,24 @@ def check_recorded(parser, recorded, source):
                 ok = False
             ok = ok and (action.choices is None or value in action.choices)
         if not ok:
-            raise ValueError(f'{source}: {name} is {value!r}, which {flag} cannot be: edit it '
-                             'back to a valid value')
+            raise ValueError(f'{source}: {where.get(name, name)} is {value!r}, which {flag} '
+                             'cannot be: edit it back to a valid value')
+
+
+def recorded_flags(run_dir):
+    """The flags of the run in ``run_dir`` as config.json records them: ``args``,
+    and fit's settings under their flags' names; and, for each of those, where
+    it was read (``settings.num_epochs``)."""
+    run = RunDir(run_dir)
+    recorded = dict(read_config(run_dir)['args'])
+    where = {}
+    if not set(SETTING_OF_FLAG) <= set(recorded):  # not an older run directory
+        settings = run.settings()
+        for flag, name in SETTING_OF_FLAG.items():
+            if name in settings:
+                recorded.setdefault(flag, settings[name])
+                where[flag] = f'settings.{name}'
+    return recorded, where
 
 
 def resumed_args(parser, args, given):
@@ -203,7 +229,7 @@ def resumed_args(parser, args, given):
     if os.path.isfile(run_dir):
         raise ValueError(f'--resume {run_dir} is a file: expected the run directory that '
                          'holds it')
-    recorded = read_config(run_dir)['args']
+    recorded, where = recorded_flags(run_dir)
     missing = sorted(set(vars(args)) - set(recorded) - set(ADDED))
     if missing:
         raise ValueError(f'{run_dir}/config.json lacks {", ".join(missing)}: only runs of '
@@ -213,7 +239,7 @@ def resumed_args(parser, args, given):
         raise ValueError(f'{run_dir}/config.json has unknown setting{"s" * (len(unknown) > 1)} '
                          f'{", ".join(unknown)}: expected only the flags of {PROG}; remove '
                          f'{"them" if len(unknown) > 1 else "it"}')
-    check_recorded(parser, recorded, f'{run_dir}/config.json')
+    check_recorded(parser, recorded, f'{run_dir}/config.json', where)
     for name, value in given.items():
         if name not in ('resume', 'out', *MOVABLE) and recorded.get(name) != value:
             flag = '--' + name.replace('_', '-')
@@ -247,8 +273,11 @@ def check_args(args):
         if not args.out:
             raise ValueError(f'--kvstore {kvstore}: give --out DIR, the same on every worker '
                              f'({LAUNCH_PROG} chooses one when you do not)')
-    check_settings(args.epochs, args.lr, args.schedule, args.warmup_epochs, args.wd,
-                   args.momentum, args.label_smoothing, args.seed)
+    # Every flag's own value was checked by its argparse type (check_recorded for a resumed
+    # run); what no single flag can check is left:
+    if args.warmup_epochs >= args.epochs:
+        raise ValueError(f'--warmup-epochs {args.warmup_epochs} must be less than --epochs '
+                         f'{args.epochs}')
     ctx = get_ctx(args.ctx)
     check_amp(args.amp, ctx)
     if len(ctx) > args.batch_size:
@@ -265,11 +294,20 @@ def default_out(args):
     return os.path.join('runs', f'{args.model}-{args.data}-{time.strftime("%Y%m%d-%H%M%S")}')
 
 
+def resume_command(out, num_workers=None, num_servers=1):
+    """The command that resumes the run in ``out``: this tool's, or for a job of
+    ``num_workers`` workers and ``num_servers`` servers the launcher's."""
+    if num_workers is None:
+        return f'{PROG} --resume {shlex.quote(out)}'
+    return (f'{LAUNCH_PROG} --workers {num_workers} --servers {num_servers} -- '
+            f'--resume {shlex.quote(out)}')
+
+
 def run_directory(args):
     """The run's ``RunDir``, checked: new runs must not overwrite another."""
     out = args.out or default_out(args)
     recorded = {name: value for name, value in {**vars(args), 'out': out}.items()
-                if name not in ADDED or value != ADDED[name]}
+                if name not in SETTING_OF_FLAG and (name not in ADDED or value != ADDED[name])}
     run_dir = RunDir(out, args=recorded)  # data: once loaded
     if not args.resume:
         run_dir.check_new()
@@ -303,12 +341,10 @@ def main(argv=None):
         announce_threads()  # every check passed: an error is one line, without the notice
         print(f'training {args.model} on {args.data} {info.image_shape}, {info.num_train} '
               f'training and {info.num_test} test images, on {ctx}; run directory {out}')
-        resume_command = f'{PROG} --resume {shlex.quote(out)}'
-        if is_distributed(kvstore):
-            resume_command = (f'{LAUNCH_PROG} --workers {num_workers} --servers '
-                              f'{os.environ["DMLC_NUM_SERVER"]} -- --resume {shlex.quote(out)}')
+        resume_with = (resume_command(out, num_workers, os.environ['DMLC_NUM_SERVER'])
+                       if is_distributed(kvstore) else resume_command(out))
         for signum in (signal.SIGINT, signal.SIGTERM):  # the second one, once fit has the first
-            signal.signal(signum, abort_handler(f'{PROG}: aborted; resume with: {resume_command}'))
+            signal.signal(signum, abort_handler(f'{PROG}: aborted; resume with: {resume_with}'))
 
         try:
             fit(net, train_iter, test_iter, args.epochs, args.lr, ctx, schedule=args.schedule,
@@ -319,8 +355,8 @@ def main(argv=None):
             print(f'{PROG}: error: {error}', file=sys.stderr)
             sys.exit(EXIT_DIVERGED)
         except Interrupted as error:
-            resume = f'\nresume with: {resume_command}' if rank == 0 else ''
-            print(f'{PROG}: {error}{resume}', file=sys.stderr)
+            hint = f"\nresume with: {resume_with}" if rank == 0 else ''
+            print(f'{PROG}: {error}{hint}', file=sys.stderr)
             sys.exit(EXIT_INTERRUPTED)
         if rank == 0:
             print(f'wrote {out} ({run_dir.size_mb():.0f} MB): {", ".join(run_dir.files())}')

@@ -1,4 +1,4 @@
-"""Training: the ``fit`` loop and its learning-rate schedules.
+"""Training: the ``fit`` loop.
 
 ``fit(net, train_iter, test_iter, num_epochs, lr)`` is d2l's ``train_ch6``
 (section 7.6 of https://d2l.ai) grown up for real runs: SGD with momentum and
@@ -9,9 +9,11 @@ returns the history, a dict of per-epoch lists.  With ``out=DIR`` a run
 survives Ctrl-C, ``kill`` and crashes: see ``checkpoint`` for the run
 directory it writes.
 
-The loop reads as d2l's: ``fit`` checks and sets up, then for each epoch
-``_train_epoch`` (the batches, each one ``_train_step``) and ``_end_epoch``
-(evaluate, record, save).
+The loop reads as d2l's ``train_ch13``: ``fit`` checks its inputs
+(``checks``) and sets up, then for each epoch ``_train_epoch`` (the batches,
+each one ``_train_step``, d2l's ``train_batch_ch13``) and ``_end_epoch``
+(evaluate, record, save).  The learning rate of each step comes from
+``schedules``, the run directory's files from ``checkpoint``.
 
 Exact resumption: everything random is a function of ``(seed, epoch, batch)``.
 ``mx.random`` is reseeded before every step from it; the learning rate is a
@@ -30,15 +32,10 @@ Several processes, on one machine or several: ``fit(..., kvstore='dist_sync')``
 in every worker of a parameter-server job; each trains on its shard of every
 batch, and only worker 0 writes the run directory.  ``distributed`` tells how.
 """
-import collections.abc
-import functools
 import itertools
-import json
 import math
 import os
-import signal
 import sys
-import threading
 import time
 
 import mxnet as mx
@@ -47,20 +44,16 @@ from mxnet import autograd, gluon
 from mxnet.contrib import amp as mx_amp
 
 from ._arrays import operators
-from .checkpoint import (HISTORY_KEYS, RUN_FILES, RunDir, RunState, load_checkpoint,
-                         read_checkpoint, read_config, save_checkpoint)
-from .checks import check_choice, check_int, check_number
+from ._signals import CatchSignals
+from .checkpoint import HISTORY_KEYS, RunDir, RunState
+from .checks import check_amp, check_batch, check_labels, check_loaders, check_settings
 from .devices import get_ctx
 from .distributed import Workers
 from .models import initialize, is_initialized
 from .progress import Progress
+from .schedules import step_schedule
 
-__all__ = ['fit', 'evaluate_accuracy', 'learning_rate', 'check_settings', 'check_amp',
-           'save_checkpoint',
-           'load_checkpoint', 'read_checkpoint', 'read_config', 'NonFiniteLoss', 'Interrupted',
-           'SCHEDULES', 'HISTORY_KEYS', 'RUN_FILES']
-
-SCHEDULES = ('constant', 'step', 'cosine')
+__all__ = ['fit', 'evaluate_accuracy', 'NonFiniteLoss', 'Interrupted']
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -101,51 +94,6 @@ class Interrupted(KeyboardInterrupt):
 
 
 # Helpers
-
-def learning_rate(step, num_steps, lr, schedule='cosine', warmup_steps=0):
-    """The learning rate of step ``step`` (from 0) of ``num_steps``.
-
-    ``constant``: ``lr``.  ``step``: ``lr``, then ``lr/10`` from 50% of the
-    steps and ``lr/100`` from 75%, as the CIFAR runs of He et al. 2015
-    (divided at 32k and 48k of 64k iterations).  ``cosine``: half a cosine from
-    ``lr`` down to 0 over the steps after the warmup (Loshchilov and Hutter,
-    https://arxiv.org/abs/1608.03983).  Warmup: the first ``warmup_steps``
-    steps rise linearly to ``lr``, from ``lr / warmup_steps`` (Goyal et al.,
-    https://arxiv.org/abs/1706.02677: large early steps destabilise training).
-    """
-    factor = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
-    if schedule == 'step':
-        factor *= 0.1 ** ((step >= 0.5 * num_steps) + (step >= 0.75 * num_steps))
-    elif schedule == 'cosine':
-        progress = max(0, step - warmup_steps) / max(1, num_steps - warmup_steps)
-        factor *= 0.5 * (1 + math.cos(math.pi * progress))
-    else:
-        check_choice(schedule, 'schedule', SCHEDULES)
-    return lr * factor
-
-
-def check_settings(num_epochs, lr, schedule='cosine', warmup_epochs=0, wd=5e-4, momentum=0.9,
-                   label_smoothing=0.0, seed=0):
-    """Raise ``ValueError`` naming the first bad training setting of ``fit``."""
-    check_int(num_epochs, 'num_epochs', minimum=1)
-    check_number(lr, 'lr', low=0, low_open=True)
-    check_choice(schedule, 'schedule', SCHEDULES)
-    check_int(warmup_epochs, 'warmup_epochs', minimum=0)
-    if warmup_epochs >= num_epochs:
-        raise ValueError(f'warmup_epochs must be less than num_epochs ({num_epochs}), '
-                         f'got {warmup_epochs!r}')
-    check_number(wd, 'wd', low=0)
-    check_number(momentum, 'momentum', low=0, high=1, high_open=True)
-    check_number(label_smoothing, 'label_smoothing', low=0, high=1, high_open=True)
-    check_int(seed, 'seed', minimum=0)
-
-
-def check_amp(amp, ctx):
-    """Raise ``ValueError`` if ``amp`` is asked for on devices ``ctx`` without float16 kernels."""
-    if amp and any(c.device_type != 'gpu' for c in ctx):
-        raise ValueError('amp (float16 mixed precision) needs GPUs (--ctx gpu): MXNet has no '
-                         f'float16 training kernels for the CPU; got {ctx}')
-
 
 def _step_seed(seed, epoch, batch):
     """A 32-bit seed for ``mx.random`` that depends only on the step."""
@@ -201,49 +149,31 @@ def _batches(data_iter, epoch, start_batch):
     return itertools.islice(data_iter, start_batch, None)
 
 
-def _average_running_stats(net):
-    """Give every device the mean of the BatchNorm running statistics, which
-    each device updated from its own slices of the batches."""
-    for param in net.collect_params().values():
-        copies = param.list_data()
-        if param.grad_req == 'null' and len(copies) > 1:
-            param.set_data(sum(c.copyto(copies[0].ctx) for c in copies) / len(copies))
-
-
-class _StopSignals:
+class _StopSignals(CatchSignals):
     """Inside ``with``: SIGINT and SIGTERM set ``signal`` (the first one's
     name) for the loop to stop after its step.  A second signal acts as usual
     (Ctrl-C twice aborts at once; checkpoints are atomic, so that is safe).
     ``deferred`` (several workers): the signal sets ``received``, and ``signal``
     is set only where the workers agree to stop (``distributed.Workers``)."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
     def __init__(self, deferred=False):
+        super().__init__(once=True)
         self.deferred = deferred
 
     def __enter__(self):
-        self.signal = self.received = None
-        self._previous = {}
-        if threading.current_thread() is threading.main_thread():  # the only one allowed
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-        return self
+        self.signal = None
+        return super().__enter__()
 
-    def _handle(self, signum, frame):
-        self.received = signal.Signals(signum).name
+    @property
+    def first(self):
+        """The name of the signal this process got (``'SIGINT'``), or ``None``."""
+        return self.received[0].name if self.received else None
+
+    def on_signal(self, signum):
         if not self.deferred:
-            self.signal = self.received
-        print(f'\n{self.received}: stopping after this step (send it again to abort now)',
+            self.signal = signum.name
+        print(f'\n{signum.name}: stopping after this step (send it again to abort now)',
               file=sys.stderr, flush=True)
-        self._restore()
-
-    def _restore(self):
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-        self._previous = {}
-
-    def __exit__(self, *exc_info):
-        self._restore()
 
 
 def evaluate_accuracy(net, data_iter, ctx=None):
@@ -277,14 +207,6 @@ def _fraction(correct, total):
 
 # The loop
 
-def _schedule(settings):
-    """The learning rate of each global step: ``lr_of_step(step)``."""
-    num_batches = settings['num_batches']
-    return functools.partial(learning_rate, num_steps=settings['num_epochs'] * num_batches,
-                             lr=settings['lr'], schedule=settings['schedule'],
-                             warmup_steps=settings['warmup_epochs'] * num_batches)
-
-
 class _Setup:
     """What every step needs: the net, its devices, trainer, loss and settings,
     the workers of the job (``distributed.Workers``)."""
@@ -302,54 +224,22 @@ class _Setup:
         return self.lr_of_step(epoch * self.num_batches + batch)
 
 
-def _check_data(train_iter, test_iter):
-    """Raise ``ValueError`` unless both are re-iterable, sized and not empty."""
-    for name, data in (('train_iter', train_iter), ('test_iter', test_iter)):
-        if isinstance(data, collections.abc.Iterator) or not hasattr(data, '__len__'):
-            raise ValueError(f'{name} must be a sized iterable that can be iterated again every '
-                             'epoch (a list of batches, a DataLoader, load_data\'s loaders), '
-                             f'got {type(data).__name__}')
-        if len(data) < 1:
-            raise ValueError(f'{name} has no batches: expected at least one')
-
-
-def _check_batch(batch):
-    """Raise ``ValueError`` unless ``batch`` is ``(X, y)`` with ``X : (N, C, H, W)``
-    and ``y : (N,)``; returns the pair."""
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        size = f' of length {len(batch)}' if isinstance(batch, (tuple, list)) else ''
-        raise ValueError(f'train_iter must yield pairs (X, y), got a {type(batch).__name__}{size}')
-    X, y = batch
-    if len(X.shape) != 4:
-        raise ValueError(f'images X must have shape (N, C, H, W), got {tuple(X.shape)}')
-    if len(y.shape) != 1:
-        raise ValueError(f'labels y must have shape (N,), one class index per image, got '
-                         f'{tuple(y.shape)} (one-hot labels? pass y.argmax(axis=1))')
-    if len(y) != len(X):
-        raise ValueError(f'a batch has {len(X)} images but {len(y)} labels: expected as many')
-    return X, y
-
-
-def _check_labels(y, num_classes):
-    """Raise ``ValueError`` unless the labels ``y`` are class indices below ``num_classes``."""
-    labels = y.asnumpy()
-    if (labels != np.round(labels)).any() or labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f'labels must be class indices 0..{num_classes - 1} (the net has '
-                         f'{num_classes} outputs), got values from {labels.min():g} to '
-                         f'{labels.max():g}')
-
-
-def _train_step(setup, X, y, check=False):
-    """Forward and backward pass of the batch ``X``, ``y``, split over the
-    devices; returns per device the summed loss and the number of correct
-    predictions, one-element arrays not waited for.  ``check``: check the
-    labels against the net's outputs first (``fit``'s first step)."""
+def _train_step(setup, X, y, epoch, batch):
+    """One step of SGD on batch ``batch`` of epoch ``epoch`` (both from 0), as
+    d2l's ``train_batch_ch13``: ``X``, ``y`` split over the devices, forward,
+    loss, backward, update.  Returns the step's learning rate and per device
+    the summed loss and the number of correct predictions, one-element arrays
+    not waited for.  The first step checks the labels against the net's outputs."""
+    lr = setup.lr_at(epoch, batch)
+    setup.trainer.set_learning_rate(lr)
+    mx.random.seed(_step_seed(setup.settings['seed'], epoch, batch))
     Xs, ys = _split(X, y, setup.ctx)
     smoothing = setup.settings['label_smoothing']
     with autograd.record():
         outputs = [setup.net(X_) for X_ in Xs]
-        if check:
-            _check_labels(y, outputs[0].shape[1])
+        if not setup.checked:
+            check_labels(y, outputs[0].shape[1])
+            setup.checked = True
         losses = [setup.loss_fn(y_hat, _targets(y_, y_hat.shape[1], smoothing))
                   for y_hat, y_ in zip(outputs, ys)]
         if setup.amp:  # scale up, or small float16 gradients become 0; recorded, to differentiate
@@ -357,7 +247,8 @@ def _train_step(setup, X, y, check=False):
                 autograd.backward(scaled)
     if not setup.amp:
         autograd.backward(losses)
-    return ([l.sum() for l in losses],
+    setup.trainer.step(len(X) * setup.workers.num_workers)  # the global batch
+    return (lr, [l.sum() for l in losses],
             [_num_correct(y_hat, y_) for y_hat, y_ in zip(outputs, ys)])
 
 
@@ -391,15 +282,9 @@ def _queued_steps(setup, train_iter, state, stop):
     """Queue the training steps of the epoch from ``state.batch`` on, one per
     batch, until ``stop`` is signalled; yields ``(batch, lr, images, losses,
     corrects)`` per step, the last two on the devices (see ``_train_step``)."""
-    epoch, seed = state.epoch, setup.settings['seed']
-    for batch, data in enumerate(_batches(train_iter, epoch, state.batch), state.batch):
-        X, y = _check_batch(data) if not setup.checked else data
-        lr = setup.lr_at(epoch, batch)
-        setup.trainer.set_learning_rate(lr)
-        mx.random.seed(_step_seed(seed, epoch, batch))
-        losses, corrects = _train_step(setup, X, y, check=not setup.checked)
-        setup.checked = True
-        setup.trainer.step(len(X) * setup.workers.num_workers)  # the global batch
+    for batch, data in enumerate(_batches(train_iter, state.epoch, state.batch), state.batch):
+        X, y = data if setup.checked else check_batch(data)
+        lr, losses, corrects = _train_step(setup, X, y, state.epoch, batch)
         yield batch, lr, len(X), losses, corrects
         if setup.workers.agree_to_stop(stop):
             return
@@ -409,9 +294,7 @@ def _end_epoch(setup, test_iter, state, progress, stop):
     """Evaluate, record the epoch in the history, say it, save the run.  With
     several workers, every number is summed over them (``distributed``)."""
     epoch, sums = state.epoch, state.sums
-    if len(setup.ctx) > 1:
-        _average_running_stats(setup.net)
-    setup.workers.average_running_stats(setup.net)
+    setup.workers.average_running_stats(setup.net)  # over the devices and the workers
     test_counts = _count_correct(setup.net, test_iter, setup.ctx)
     loss, correct, images, test_correct, test_images = setup.workers.epoch_totals(
         sums, test_counts, stop)
@@ -472,7 +355,7 @@ def fit(net, train_iter, test_iter, num_epochs, lr, ctx=None, *, schedule='cosin
         Devices: ``None`` a GPU if MXNet sees one, else the CPU; ``'gpu:0,1'``
         etc. as ``devices.get_ctx``.  Batches are split across the devices.
     schedule : {'constant', 'step', 'cosine'}, default 'cosine'
-        How the learning rate changes at every step (``learning_rate``).
+        How the learning rate changes at every step (``schedules.learning_rate``).
     warmup_epochs : int, default 0
         Epochs of linear warmup at the start.
     wd : float, default 5e-4
@@ -491,9 +374,9 @@ def fit(net, train_iter, test_iter, num_epochs, lr, ctx=None, *, schedule='cosin
         legacy ``mx.nd`` API only.
     out : str or checkpoint.RunDir, default None
         Run directory for config, metrics, curves and checkpoints; ``None``
-        writes nothing.  Its config.json records this function's settings,
-        or the ``args`` of a ``RunDir(path, args)`` (the CLI passes all its
-        arguments).
+        writes nothing.  Its config.json records this function's settings
+        and, as ``args``, the devices, ``hybridize`` and ``amp``, or the
+        ``args`` of a ``RunDir(path, args)`` (the CLI passes its other flags).
     resume : bool, default False
         Continue the run in ``out`` from ``last.ckpt``, to ``num_epochs``;
         every other setting must be the run's too (``ValueError`` otherwise).
@@ -523,7 +406,7 @@ def fit(net, train_iter, test_iter, num_epochs, lr, ctx=None, *, schedule='cosin
     check_settings(**arguments)
     ctx = get_ctx(ctx)
     check_amp(amp, ctx)
-    _check_data(train_iter, test_iter)
+    check_loaders(train_iter, test_iter)
     num_batches = len(train_iter)
     if resume and not out:
         raise ValueError('resume=True needs the run directory out')
@@ -531,8 +414,8 @@ def fit(net, train_iter, test_iter, num_epochs, lr, ctx=None, *, schedule='cosin
     workers = Workers(kvstore)
     train_iter, test_iter = workers.shard(train_iter, 'train_iter'), workers.shard(test_iter, '')
     settings = dict(arguments, num_batches=num_batches, num_workers=workers.num_workers)
-    lr_of_step = _schedule(settings)
-    args = {**arguments, 'ctx': [str(c) for c in ctx], 'hybridize': hybridize, 'amp': amp}
+    lr_of_step = step_schedule(settings)
+    args = {'ctx': [str(c) for c in ctx], 'hybridize': hybridize, 'amp': amp}  # beside settings
     state, trainer = _start(net, ctx, settings, lr_of_step, run, resume, args, workers)
     # static_alloc: the graph keeps its memory from step to step.  Not static_shape: after a
     # test pass of another batch shape, MXNet 1.9.1 then trains differently (a resumed run

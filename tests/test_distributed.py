@@ -28,7 +28,8 @@ from gluon_resnet import launch, train
 from gluon_resnet._cli import run
 from gluon_resnet.data import ArrayLoader, load_data
 from gluon_resnet.distributed import _SUMS_KEY, _ServerSchedule, _ServerSGD
-from gluon_resnet.training import fit, learning_rate
+from gluon_resnet.schedules import learning_rate
+from gluon_resnet.training import fit
 
 TESTS = Path(__file__).resolve().parent
 JOB = ['--kvstore', 'dist_sync', '--model', 'cifar_resnet20_v1', '--image-size', '16',

@@ -49,7 +49,7 @@ def fashion_run(tmp_path):
         train_iter, test_iter, info = load_data('fashion-mnist', 64, data_dir=data_dir,
                                                 train_subset=256, test_subset=64)
         args = {'model': 'resnet18', 'data': 'fashion-mnist', 'image_size': None,
-                'data_dir': str(data_dir), 'seed': 0}
+                'data_dir': str(data_dir)}
         fit(get_model('resnet18', num_classes=10), train_iter, test_iter, 1, 0.05, 'cpu',
             out=RunDir(out, args=args, data=info))
         yield out
@@ -58,8 +58,7 @@ def fashion_run(tmp_path):
 def real_test_batch(run_dir, count=64):
     """The run's net and its first ``count`` test images, as the run's loader gives them."""
     net, args, data = load_trained(run_dir)
-    _, test_iter, _ = load_data(data['name'], count, args['image_size'], args['data_dir'],
-                                seed=args['seed'])
+    _, test_iter, _ = load_data(data['name'], count, args['image_size'], args['data_dir'])
     return net, next(iter(test_iter))[0]
 
 

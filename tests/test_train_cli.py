@@ -18,7 +18,7 @@ from gluon_resnet import train
 from conftest import WITHOUT_ROOT_OVERRIDE, cli_error, python_m
 from gluon_resnet.checkpoint import RunDir
 from gluon_resnet.data import load_data
-from gluon_resnet.training import load_checkpoint
+from gluon_resnet.checkpoint import load_checkpoint
 
 SMALL = ['--model', 'cifar_resnet20_v1', '--image-size', '8', '--batch-size', '64']
 EPOCH_LINE = re.compile(r'^epoch (\d+)/(\d+)  loss \d+\.\d{3}  train acc [01]\.\d{3}  '
@@ -57,11 +57,14 @@ def test_run_writes_the_run_directory(finished_run):
     assert sorted(p.name for p in out.iterdir()) == [
         'best.ckpt', 'config.json', 'curves.png', 'last.ckpt', 'metrics.jsonl']
     config = json.loads((out / 'config.json').read_text())
-    assert config['args'] == {
+    assert config['args'] == {  # fit's settings are recorded once, in settings
         'model': 'cifar_resnet20_v1', 'data': 'digits', 'data_dir': None, 'image_size': 8,
-        'epochs': 2, 'batch_size': 64, 'lr': 0.02, 'schedule': 'cosine', 'warmup_epochs': 0,
-        'wd': 5e-4, 'momentum': 0.9, 'label_smoothing': 0.0, 'ctx': None, 'hybridize': True,
-        'seed': 0, 'amp': False, 'out': str(out), 'resume': None}
+        'batch_size': 64, 'ctx': None, 'hybridize': True, 'amp': False, 'out': str(out),
+        'resume': None}
+    assert config['settings'] == {
+        'num_epochs': 2, 'lr': 0.02, 'schedule': 'cosine', 'warmup_epochs': 0, 'wd': 5e-4,
+        'momentum': 0.9, 'label_smoothing': 0.0, 'seed': 0, 'num_batches': 1437 // 64,
+        'num_workers': 1}
     assert set(config['versions']) == {'python', 'mxnet', 'numpy'}
     assert config['omp_num_threads'] == 1
     _, _, info = load_data('digits', 64, image_size=8)
@@ -100,7 +103,7 @@ def check_error(argv, message, capsys):
     (['--wd=-1e-4'], r"argument --wd: expected a number >= 0, got '-1e-4'"),
     (['--momentum', '1'], r"argument --momentum: expected a number in \[0, 1\), got '1'"),
     (['--label-smoothing', '2'], r"argument --label-smoothing: expected a number in \[0, 1\)"),
-    (['--warmup-epochs', '8'], r'warmup_epochs must be less than num_epochs \(8\), got 8'),
+    (['--warmup-epochs', '8'], r'--warmup-epochs 8 must be less than --epochs 8'),
     (['--schedule', 'linear'], r"argument --schedule: invalid choice: 'linear'"),
     (['--image-size', '8'], r'needs images of at least 17x17 pixels .*got 8x8'),
     (['--ctx', 'tpu:0'], r"bad device list 'tpu:0'"),
@@ -131,8 +134,13 @@ def test_resume_takes_the_run_settings_but_devices_and_data_dir(finished_run):
     args = train.resumed_args(parser, parser.parse_args(argv), train.given_flags(parser, argv))
     assert train.given_flags(parser, argv) == {'resume': out, 'ctx': 'cpu:0,1',
                                                'data_dir': 'elsewhere', 'epochs': 2}
-    config = json.loads((finished_run[0] / 'config.json').read_text())['args']
-    assert vars(args) == {**config, 'ctx': 'cpu:0,1', 'data_dir': 'elsewhere', 'resume': out}
+    config = json.loads((finished_run[0] / 'config.json').read_text())
+    settings = {'epochs': 2, 'lr': 0.02, 'schedule': 'cosine', 'warmup_epochs': 0, 'wd': 5e-4,
+                'momentum': 0.9, 'label_smoothing': 0.0, 'seed': 0}
+    assert {flag: config['settings'][train.SETTING_OF_FLAG[flag]] for flag in settings} \
+        == settings
+    assert vars(args) == {**config['args'], **settings, 'ctx': 'cpu:0,1',
+                          'data_dir': 'elsewhere', 'resume': out}
 
 
 def test_corrupted_checkpoint_is_named_and_kept(finished_run, tmp_path, capsys):
@@ -269,17 +277,21 @@ def test_typos_are_errors(argv, message):
     assert_one_line_error(cli(*argv), message)
 
 
-@pytest.mark.parametrize('name, value', [('epochs', '3'), ('ctx', 5), ('lr', -1.0),
-                                         ('hybridize', 'yes'), ('schedule', 'linear')])
-def test_hand_edited_config_is_checked_on_resume(finished_run, tmp_path, name, value):
+@pytest.mark.parametrize('record, name, value, flag', [
+    ('settings', 'num_epochs', '3', 'epochs'), ('args', 'ctx', 5, 'ctx'),
+    ('settings', 'lr', -1.0, 'lr'), ('args', 'hybridize', 'yes', 'hybridize'),
+    ('settings', 'schedule', 'linear', 'schedule')])
+def test_hand_edited_config_is_checked_on_resume(finished_run, tmp_path, record, name, value,
+                                                 flag):
     copy = tmp_path / 'copy'
     shutil.copytree(finished_run[0], copy)
     config = json.loads((copy / 'config.json').read_text())
-    config['args'][name] = value
+    config[record][name] = value
     (copy / 'config.json').write_text(json.dumps(config))
     result = cli('--resume', str(copy))
-    assert_one_line_error(result, rf'config.json: {name} is {re.escape(repr(value))}, which '
-                                  rf'--{name} cannot be')
+    where = f'settings.{name}' if record == 'settings' else name
+    assert_one_line_error(result, rf'config.json: {where} is {re.escape(repr(value))}, which '
+                                  rf'--{flag} cannot be')
 
 
 def test_unknown_setting_in_config_is_refused_on_resume(finished_run, tmp_path, capsys):
@@ -350,7 +362,7 @@ def test_nan_before_the_first_checkpoint_leaves_a_reusable_directory(tmp_path):
     assert [p.name for p in out.iterdir()] == ['config.json']
     again = cli(*SMALL, '--epochs', '1', '--out', str(out))  # the same command, fixed
     assert again.returncode == 0, again.stderr
-    assert json.loads((out / 'config.json').read_text())['args']['lr'] == 0.02
+    assert json.loads((out / 'config.json').read_text())['settings']['lr'] == 0.02
 
 
 def test_second_ctrl_c_aborts_at_once_and_the_run_resumes(tmp_path, unbroken_run):
