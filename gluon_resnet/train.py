@@ -64,7 +64,8 @@ RECIPES = {
     # Fashion-MNIST to d2l's 92.4% test accuracy (its 10-epoch ResNet-18 at 96x96) in minutes
     # on 2 CPU cores: the 20-layer CIFAR ResNet at the native 28x28, one warmup epoch then a
     # cosine decay from a large learning rate, label smoothing.  Measured: 92.9% after 6
-    # epochs, 13.5 minutes on a 2-core AMD EPYC (benchmarks/RESULTS.md).
+    # epochs, 13.5 minutes on a 2-core AMD EPYC; 92.65-92.8%, 11.5-13.4 minutes on a 2-core
+    # Intel Xeon (benchmarks/RESULTS.md).
     'fmnist-fast': dict(model='cifar_resnet20_v1', data='fashion-mnist', epochs=6,
                         batch_size=128, lr=0.2, schedule='cosine', warmup_epochs=1,
                         label_smoothing=0.1),
