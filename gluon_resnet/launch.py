@@ -56,6 +56,7 @@ import time
 from ._cli import EXIT_INTERRUPTED, ArgumentParser, int_type, positive_int, run
 from ._signals import CatchSignals
 from ._threads import THREADS_CHOSEN, usable_cores
+from . import train
 from .checkpoint import RunDir
 from .distributed import is_distributed
 
@@ -94,7 +95,6 @@ def check_train_arguments(train_argv, num_workers):
     ``train`` checks them, with a distributed kvstore, and with ``--out`` added
     when missing (the workers must agree on it).  ``ValueError`` if they cannot
     work; argparse errors exit with code 2."""
-    from . import train  # imports MXNet: only once the launcher's own arguments are good
     args = train.parse_args(train_argv)  # --recipe and --resume applied as train applies them
     kvstore = args.kvstore or 'device'
     if args.resume and not is_distributed(kvstore):
@@ -322,9 +322,8 @@ def main(argv=None):
     train_argv, out = check_train_arguments(argv[split + 1:], args.workers)
     port = check_port(args.port) if args.port else free_port()
     command = [sys.executable, '-m', 'gluon_resnet.train', *train_argv]
-    from .train import resume_command  # imported already, by check_train_arguments
     sys.exit(run_job(command, args.workers, args.servers, port,
-                     resume_command=resume_command(out, args.workers, args.servers)))
+                     resume_command=train.resume_command(out, args.workers, args.servers)))
 
 
 if __name__ == '__main__':
