@@ -57,8 +57,10 @@ QUOTED_NUMBERS = {
         # the full-mode time of 03 measured on one idle 2-core machine (428 s), as an estimate
         'On the 2-core laptop CPU we measured it on, the whole notebook took about seven minutes'),
     '04_degradation': (
-        # the full-mode time of 04 measured on one idle 2-core machine (348 s), as an estimate
+        # the full-mode time of 04 measured on one idle 2-core machine (454 s), as an estimate
         'On the 2-core laptop CPU we measured it on, the notebook took about eight minutes',
+        # settings: He et al.'s rate scaled to batch 64, and the exercise's value
+        'our batch, would be 0.05', 'set `LR = 0.05` at the top',
         # He et al. 2015, section 4.2
         'learning rate of 0.01 until its training error fell below 80% (section 4.2)'),
     '05_family': ("torchvision's ResNet-50, \"v1.5\"", "but d2l 1.0.3's code"),
